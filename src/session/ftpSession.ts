@@ -1,0 +1,363 @@
+import { isIPv4 } from 'node:net';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { ClientChannel } from 'ssh2';
+import { describeCommandForLog, parseCommandLine, stripTelnetInterrupt } from '../ftp/commands.js';
+import { ControlState, normalizeAddress, type Action, type ActiveStrategy, type Step } from '../ftp/controlState.js';
+import { LineFramer, withCrlf } from '../ftp/lineFramer.js';
+import type { SshConnection } from '../ssh/sshConnection.js';
+import {
+  ActiveDataForward,
+  connectConvertedActive,
+  PassiveDataListener,
+  type Closable,
+  type DataContext,
+  type DataTimeouts,
+} from './dataConnections.js';
+
+export interface SessionTimeouts extends DataTimeouts {
+  /** How long the SSH server may take to open the control channel. */
+  controlConnectMs: number;
+}
+
+export interface SessionOptions {
+  id: number;
+  client: Socket;
+  ssh: SshConnection;
+  /** The FTP server, as the SSH server resolves and reaches it. */
+  ftpHost: string;
+  ftpPort: number;
+  activeStrategy: ActiveStrategy;
+  /** Where remote forwards are bound for the 'forward' strategy. */
+  activeBindAddress: string;
+  /** Use the address in a 227 reply instead of the control connection's host. */
+  honourPassiveAddress: boolean;
+  maxLineLength: number;
+  timeouts: SessionTimeouts;
+  log: Logger;
+}
+
+/** Lines waiting while an earlier line's data connection is being set up. */
+const MAX_QUEUED_LINES = 256;
+
+/**
+ * One FTP control connection and everything hanging off it. It owns the
+ * client socket, the SSH control channel and every data listener, forward
+ * and relay of the session, and closes all of them through one idempotent
+ * close(), whichever side ends first.
+ */
+export class FtpSession {
+  private readonly client: Socket;
+  private channel: ClientChannel | null = null;
+  private readonly state: ControlState;
+  private readonly clientLines: LineQueue;
+  private readonly serverLines: LineQueue;
+  private readonly dataConnections = new Set<Closable>();
+  private pendingPassive: PassiveDataListener | null = null;
+  private closeReason: string | null = null;
+  private readonly startedAt = Date.now();
+  private readonly log: Logger;
+  private readonly dataContext: DataContext;
+  private dataCount = 0;
+  private resolveClosed!: () => void;
+  /** Resolves once the session has ended and everything it owned is closed. */
+  readonly closed = new Promise<void>((resolve) => {
+    this.resolveClosed = resolve;
+  });
+
+  constructor(private readonly options: SessionOptions) {
+    this.client = options.client;
+    this.log = options.log;
+    this.state = new ControlState({
+      clientAddress: normalizeAddress(this.client.remoteAddress ?? ''),
+      activeStrategy: options.activeStrategy,
+      minimumActivePort: 1024,
+    });
+    this.clientLines = new LineQueue(this.client, options.maxLineLength, (line) => this.onClientLine(line), (kind) => this.onClientFramingError(kind));
+    this.serverLines = new LineQueue(null, options.maxLineLength, (line) => this.onServerLine(line), (kind) => this.onServerFramingError(kind));
+    this.dataContext = {
+      ssh: options.ssh,
+      log: this.log,
+      timeouts: options.timeouts,
+      track: (closable) => {
+        this.dataConnections.add(closable);
+        return () => this.dataConnections.delete(closable);
+      },
+    };
+  }
+
+  get isClosed(): boolean {
+    return this.closeReason !== null;
+  }
+
+  /** Opens the control channel and starts relaying lines. */
+  async start(): Promise<void> {
+    const { client, options } = this;
+    client.pause();
+    client.on('error', (error) => this.close(`client error: ${error.message}`));
+    client.on('close', () => this.close('client closed the connection'));
+    client.on('end', () => void this.clientLines.idle().then(() => this.close('client closed the connection')));
+    this.log.info({ client: `${client.remoteAddress}:${client.remotePort}` }, 'session opened');
+    let channel: ClientChannel;
+    try {
+      channel = await options.ssh.openDirectTcpip(this.origin(), options.ftpHost, options.ftpPort, options.timeouts.controlConnectMs);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.sayGoodbye('421 Service not available: the FTP server cannot be reached through the SSH tunnel.');
+      this.close(`control channel failed: ${message}`);
+      return;
+    }
+    if (this.isClosed) {
+      channel.destroy();
+      return;
+    }
+    this.channel = channel;
+    this.serverLines.attach(channel);
+    channel.on('error', (error: Error) => this.close(`SSH channel error: ${error.message}`));
+    // Replies still queued (a 221 after QUIT, say) go out before the close.
+    const serverGone = (): void => void this.serverLines.idle().then(() => this.close('FTP server closed the connection'));
+    channel.on('close', serverGone);
+    channel.on('end', serverGone);
+    client.resume();
+  }
+
+  /** Ends the session with a 421 to the client, e.g. because the SSH connection dropped. */
+  abort(reason: string, explanation: string): void {
+    if (this.isClosed) return;
+    this.sayGoodbye(`421 Service not available, closing control connection: ${explanation}`);
+    this.close(reason);
+  }
+
+  private origin(): { host: string; port: number } {
+    return { host: normalizeAddress(this.client.remoteAddress ?? '127.0.0.1'), port: this.client.remotePort ?? 0 };
+  }
+
+  private async onClientLine(line: Buffer): Promise<void> {
+    if (this.log.isLevelEnabled('debug')) {
+      this.log.debug({ command: describeCommandForLog(parseCommandLine(stripTelnetInterrupt(line))) }, 'client command');
+    }
+    await this.apply(this.state.onClientLine(line));
+  }
+
+  private async onServerLine(line: Buffer): Promise<void> {
+    if (this.log.isLevelEnabled('debug')) this.log.debug({ reply: line.toString('latin1') }, 'server reply');
+    await this.apply(this.state.onServerLine(line));
+  }
+
+  private async apply(step: Step): Promise<void> {
+    if (this.isClosed) return;
+    this.send(step);
+    if (step.action) await this.perform(step.action);
+  }
+
+  private send(step: Step): void {
+    for (const line of step.toServer) this.channel?.write(line);
+    for (const line of step.toClient) this.client.write(line);
+    // Backpressure on the control connection: stop reading whichever side
+    // is producing while the other cannot keep up.
+    if (this.client.writableNeedDrain && this.channel) this.serverLines.pauseUntilDrain(this.client);
+    if (this.channel?.writableNeedDrain) this.clientLines.pauseUntilDrain(this.channel);
+  }
+
+  private async perform(action: Action): Promise<void> {
+    switch (action.kind) {
+      case 'open-passive':
+        return this.openPassive(action.verb, action.serverHost, action.serverPort);
+      case 'open-active-forward':
+        return this.openActiveForward(action);
+      case 'connect-converted': {
+        const serverHost = this.options.honourPassiveAddress && action.serverHost ? action.serverHost : this.options.ftpHost;
+        this.log.debug({ target: action.target.port, serverPort: action.serverPort }, 'active mode converted to passive upstream');
+        connectConvertedActive(this.dataLogContext('active-converted'), this.origin(), serverHost, action.serverPort, action.target);
+        return;
+      }
+      case 'reset-data':
+        this.closeDataConnections();
+        return;
+      case 'close-session':
+        this.close('FTP server sent 421');
+        return;
+    }
+  }
+
+  private async openPassive(verb: 'PASV' | 'EPSV', replyHost: string | null, serverPort: number): Promise<void> {
+    this.pendingPassive?.close();
+    this.pendingPassive = null;
+    const listenHost = this.passiveListenHost(verb);
+    if (listenHost === null) {
+      this.send(this.state.passiveListenerFailed());
+      return;
+    }
+    const serverHost = this.options.honourPassiveAddress && replyHost ? replyHost : this.options.ftpHost;
+    try {
+      const listener = await PassiveDataListener.open(this.dataLogContext('passive'), {
+        listenHost,
+        clientAddress: this.client.remoteAddress ?? '',
+        serverHost,
+        serverPort,
+        origin: this.origin(),
+      });
+      if (this.isClosed) {
+        listener.close();
+        return;
+      }
+      this.pendingPassive = listener;
+      this.dataConnections.add(listener);
+      this.send(this.state.passiveListenerReady(listenHost, listener.port));
+    } catch (error) {
+      this.log.warn({ reason: error instanceof Error ? error.message : String(error) }, 'could not open a passive data listener');
+      this.send(this.state.passiveListenerFailed());
+    }
+  }
+
+  /** PASV replies can only name an IPv4 address; EPSV names none, so any family works. */
+  private passiveListenHost(verb: 'PASV' | 'EPSV'): string | null {
+    const local = normalizeAddress(this.client.localAddress ?? '127.0.0.1');
+    if (verb === 'EPSV' || isIPv4(local)) return local;
+    return local === '::1' ? '127.0.0.1' : null;
+  }
+
+  private async openActiveForward(action: Action & { kind: 'open-active-forward' }): Promise<void> {
+    const context = this.dataLogContext('active-forward');
+    try {
+      const forward = await ActiveDataForward.open(context, this.options.activeBindAddress, action.target);
+      if (this.isClosed) {
+        forward.close();
+        return;
+      }
+      this.dataConnections.add(forward);
+      context.log.debug({ bound: `${forward.address}:${forward.port}` }, 'remote forward bound for active mode');
+      this.send(this.state.activeForwardReady(this.options.activeBindAddress, forward.port));
+    } catch (error) {
+      context.log.warn({ reason: error instanceof Error ? error.message : String(error) }, 'remote forward for active mode failed');
+      this.send(this.state.activeForwardFailed());
+    }
+  }
+
+  private dataLogContext(mode: 'passive' | 'active-forward' | 'active-converted'): DataContext {
+    this.dataCount += 1;
+    return { ...this.dataContext, log: this.log.child({ data: this.dataCount, mode }) };
+  }
+
+  private onClientFramingError(kind: 'overflow'): void {
+    this.sayGoodbye(`500 Command line too long (over ${this.options.maxLineLength} bytes); closing.`);
+    this.close(`client sent a line over the limit (${kind})`);
+  }
+
+  private onServerFramingError(kind: 'overflow'): void {
+    this.sayGoodbye('421 Service not available: the server sent an over-long line.');
+    this.close(`server sent a line over the limit (${kind})`);
+  }
+
+  private sayGoodbye(text: string): void {
+    if (!this.isClosed && this.client.writable) this.client.write(withCrlf(Buffer.from(text, 'latin1')));
+  }
+
+  private closeDataConnections(): void {
+    for (const closable of this.dataConnections) closable.close();
+    this.dataConnections.clear();
+    this.pendingPassive = null;
+  }
+
+  /** The one way a session ends: every resource it owns is released here. */
+  close(reason: string): void {
+    if (this.closeReason !== null) return;
+    this.closeReason = reason;
+    this.clientLines.stop();
+    this.serverLines.stop();
+    this.closeDataConnections();
+    this.channel?.destroy();
+    // end() lets a final reply such as a 421 reach the client first.
+    this.client.end();
+    const linger = setTimeout(() => this.client.destroy(), this.options.timeouts.lingerMs);
+    linger.unref();
+    this.client.once('close', () => clearTimeout(linger));
+    this.log.info({ reason, durationMs: Date.now() - this.startedAt }, 'session closed');
+    this.resolveClosed();
+  }
+}
+
+/**
+ * Frames one direction of the control connection into lines and hands them,
+ * one at a time, to an async handler: a line's data connection is set up
+ * before the next line is looked at, so order is kept. The source is paused
+ * while too many lines wait.
+ */
+class LineQueue {
+  private readonly framer: LineFramer;
+  private readonly lines: Buffer[] = [];
+  private source: NodeJS.ReadableStream | null = null;
+  private draining: Promise<void> | null = null;
+  private stopped = false;
+  /** Reasons the source is paused; it resumes only when none is left. */
+  private readonly pauses = new Set<'queue' | 'drain'>();
+
+  constructor(
+    source: NodeJS.ReadableStream | null,
+    maxLineLength: number,
+    private readonly handle: (line: Buffer) => Promise<void>,
+    private readonly onOverflow: (kind: 'overflow') => void,
+  ) {
+    this.framer = new LineFramer(maxLineLength);
+    if (source) this.attach(source);
+  }
+
+  attach(source: NodeJS.ReadableStream): void {
+    this.source = source;
+    source.on('data', (chunk: Buffer) => this.push(chunk));
+  }
+
+  /** Resolves when every line received so far has been handled. */
+  idle(): Promise<void> {
+    return this.draining ?? Promise.resolve();
+  }
+
+  pauseUntilDrain(destination: NodeJS.WritableStream): void {
+    if (this.pauses.has('drain')) return;
+    this.pause('drain');
+    destination.once('drain', () => this.unpause('drain'));
+  }
+
+  private pause(reason: 'queue' | 'drain'): void {
+    this.pauses.add(reason);
+    this.source?.pause();
+  }
+
+  private unpause(reason: 'queue' | 'drain'): void {
+    this.pauses.delete(reason);
+    if (this.pauses.size === 0 && !this.stopped) this.source?.resume();
+  }
+
+  private push(chunk: Buffer): void {
+    if (this.stopped) return;
+    const framed = this.framer.push(chunk);
+    this.lines.push(...framed.lines);
+    if (framed.kind === 'overflow') {
+      this.stopped = true;
+      this.source?.pause();
+      void this.drain().then(() => this.onOverflow('overflow'));
+      return;
+    }
+    if (this.lines.length > MAX_QUEUED_LINES) this.pause('queue');
+    void this.drain();
+  }
+
+  private drain(): Promise<void> {
+    this.draining ??= this.handleQueued().finally(() => {
+      this.draining = null;
+      this.unpause('queue');
+    });
+    return this.draining;
+  }
+
+  private async handleQueued(): Promise<void> {
+    for (let line = this.lines.shift(); line !== undefined; line = this.lines.shift()) {
+      await this.handle(line);
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.lines.length = 0;
+  }
+}

@@ -1,0 +1,98 @@
+import type { Duplex } from 'node:stream';
+
+export interface RelayResult {
+  /** Bytes that went from the local socket into the SSH channel. */
+  bytesToRemote: number;
+  /** Bytes that went from the SSH channel out to the local socket. */
+  bytesToLocal: number;
+  durationMs: number;
+  error: Error | null;
+}
+
+export interface Relay {
+  readonly done: Promise<RelayResult>;
+  /** Tears both ends down at once, e.g. when the session ends. */
+  abort(reason: Error): void;
+}
+
+/**
+ * Copies bytes both ways between a local TCP socket and an SSH channel, with
+ * backpressure (pipe pauses the source while the destination is full) and
+ * half-close: the end of one direction is passed on as an EOF, never as a
+ * close, so the other direction can still finish. Both ends are torn down
+ * exactly once, on error or when both directions are done.
+ *
+ * The SSH channel needs care: once the server has closed it, writes into it
+ * are silently dropped and never call back, so the socket's inbound side is
+ * stopped then, while its outbound side is allowed to flush.
+ */
+export function relay(local: Duplex, channel: Duplex, lingerMs: number): Relay {
+  const startedAt = Date.now();
+  let bytesToRemote = 0;
+  let bytesToLocal = 0;
+  let finished = false;
+  let lingerTimer: NodeJS.Timeout | undefined;
+  let resolveDone!: (result: RelayResult) => void;
+  const done = new Promise<RelayResult>((resolve) => {
+    resolveDone = resolve;
+  });
+
+  const finish = (error: Error | null): void => {
+    if (finished) return;
+    finished = true;
+    clearTimeout(lingerTimer);
+    local.unpipe(channel);
+    channel.unpipe(local);
+    local.destroy();
+    channel.destroy();
+    resolveDone({ bytesToRemote, bytesToLocal, durationMs: Date.now() - startedAt, error });
+  };
+
+  const onError = (error: Error): void => finish(error);
+  local.on('error', onError);
+  channel.on('error', onError);
+  local.on('data', (chunk: Buffer) => {
+    bytesToRemote += chunk.length;
+  });
+  channel.on('data', (chunk: Buffer) => {
+    bytesToLocal += chunk.length;
+  });
+
+  // Done when each direction has delivered its EOF and flushed its writes.
+  let localReadEnded = false;
+  let channelReadEnded = false;
+  let channelGone = false;
+  const maybeDone = (): void => {
+    const upstreamDone = channelGone || (localReadEnded && channel.writableFinished);
+    const downstreamDone = channelReadEnded && local.writableFinished;
+    if (upstreamDone && downstreamDone) finish(null);
+  };
+  local.once('end', () => {
+    localReadEnded = true;
+    maybeDone();
+  });
+  channel.once('end', () => {
+    channelReadEnded = true;
+    maybeDone();
+  });
+  local.once('finish', maybeDone);
+  channel.once('finish', maybeDone);
+  local.once('close', () => finish(local.writableFinished ? null : new Error('local socket closed before all data reached it')));
+
+  channel.once('close', () => {
+    // The channel is gone: nothing more can be sent into it, and writes
+    // would never call back. Let what it already delivered reach the local
+    // side, then close.
+    channelGone = true;
+    local.unpipe(channel);
+    local.pause();
+    lingerTimer = setTimeout(() => finish(new Error('local side did not drain after the channel closed')), lingerMs);
+    lingerTimer.unref();
+    maybeDone();
+  });
+
+  local.pipe(channel);
+  channel.pipe(local);
+
+  return { done, abort: (reason) => finish(reason) };
+}

@@ -1,0 +1,326 @@
+import { connect as connectTcp, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Client, type AnyAuthMethod, type AuthHandlerMiddleware, type ClientChannel, type ParsedKey, type ServerHostKeyAlgorithm, type TcpConnectionDetails } from 'ssh2';
+import type { Logger } from 'pino';
+import { FtpfwdError } from '../errors.js';
+
+export interface SshIdentity {
+  /** Where the key came from, for messages (never the key itself). */
+  source: string;
+  key: ParsedKey;
+}
+
+export interface SshConnectOptions {
+  host: string;
+  port: number;
+  username: string;
+  identities: SshIdentity[];
+  /** Path of an ssh-agent socket; tried before identity files, as OpenSSH does. */
+  agentSocket?: string;
+  /** Resolves when the host key is trusted; rejects with the reason otherwise. */
+  verifyHostKey: (key: Buffer) => Promise<void>;
+  /** Host key algorithms to offer, most wanted first (those on record for the host). */
+  hostKeyAlgorithms?: string[];
+  connectTimeoutMs: number;
+  keepaliveIntervalMs: number;
+  keepaliveCountMax: number;
+  /** An already-open transport (e.g. a channel through a jump host) instead of TCP. */
+  transport?: Duplex;
+}
+
+export type IncomingForwardHandler = (
+  details: TcpConnectionDetails,
+  accept: () => ClientChannel,
+  reject: () => void,
+) => void;
+
+/** A `tcpip-forward` bound on the SSH server, owned by whoever asked for it. */
+export interface RemoteForward {
+  readonly address: string;
+  readonly port: number;
+  /** Cancels the forward on the server; safe to call more than once. */
+  close(): void;
+}
+
+/**
+ * One authenticated SSH connection shared by every listener and session.
+ * It opens channels and remote forwards on request and reports its own end;
+ * it knows nothing about FTP.
+ */
+export class SshConnection {
+  private readonly incomingHandlers = new Map<string, IncomingForwardHandler>();
+  private closed = false;
+  private readonly closeListeners = new Set<(reason: Error | null) => void>();
+
+  private constructor(
+    private readonly client: Client,
+    private readonly log: Logger,
+  ) {
+    client.on('tcp connection', (details, accept, reject) => this.dispatchIncoming(details, accept, reject));
+    client.on('error', (error) => this.markClosed(error));
+    client.on('close', () => this.markClosed(null));
+  }
+
+  static async connect(options: SshConnectOptions, log: Logger): Promise<SshConnection> {
+    const transport = options.transport ?? (await openTcp(options.host, options.port, options.connectTimeoutMs));
+    const client = new Client();
+    const attempt = new HandshakeAttempt(options, log);
+    try {
+      await attempt.run(client, transport);
+    } catch (error) {
+      client.end();
+      transport.destroy();
+      throw error;
+    }
+    return new SshConnection(client, log);
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  onClose(listener: (reason: Error | null) => void): () => void {
+    this.closeListeners.add(listener);
+    return () => this.closeListeners.delete(listener);
+  }
+
+  /** Opens a `direct-tcpip` channel: the SSH server connects to host:port for us. */
+  openDirectTcpip(origin: { host: string; port: number }, host: string, port: number, timeoutMs: number): Promise<ClientChannel> {
+    return withTimeout(
+      new Promise<ClientChannel>((resolve, reject) => {
+        if (this.closed) return reject(sshClosedError());
+        this.client.forwardOut(origin.host, origin.port, host, port, (error, channel) => {
+          if (error) {
+            reject(new FtpfwdError('ERR_FTPFWD_FORWARD_REFUSED', `SSH server refused to connect to ${formatHostPort(host, port)}: ${error.message}`, { cause: error }));
+          } else {
+            resolve(channel);
+          }
+        });
+      }),
+      timeoutMs,
+      () => new FtpfwdError('ERR_FTPFWD_TIMEOUT', `SSH server did not open a channel to ${formatHostPort(host, port)} within ${timeoutMs} ms`),
+      (channel) => channel.destroy(),
+    );
+  }
+
+  /**
+   * Asks the SSH server to listen on address (port chosen by the server) and
+   * hand every connection there to `handler`.
+   */
+  bindRemoteForward(address: string, handler: IncomingForwardHandler, timeoutMs: number): Promise<RemoteForward> {
+    return withTimeout(
+      new Promise<RemoteForward>((resolve, reject) => {
+        if (this.closed) return reject(sshClosedError());
+        this.client.forwardIn(address, 0, (error, port) => {
+          if (error) {
+            reject(new FtpfwdError('ERR_FTPFWD_FORWARD_REFUSED', `SSH server refused a remote forward on ${address}: ${error.message}`, { cause: error }));
+            return;
+          }
+          const key = forwardKey(address, port);
+          this.incomingHandlers.set(key, handler);
+          let open = true;
+          resolve({
+            address,
+            port,
+            close: () => {
+              if (!open) return;
+              open = false;
+              this.incomingHandlers.delete(key);
+              if (!this.closed) {
+                this.client.unforwardIn(address, port, (unbindError) => {
+                  if (unbindError) this.log.debug({ err: unbindError, address, port }, 'cancelling remote forward failed');
+                });
+              }
+            },
+          });
+        });
+      }),
+      timeoutMs,
+      () => new FtpfwdError('ERR_FTPFWD_TIMEOUT', `SSH server did not answer a remote-forward request within ${timeoutMs} ms`),
+      (forward) => forward.close(),
+    );
+  }
+
+  close(): void {
+    this.client.end();
+  }
+
+  private dispatchIncoming(details: TcpConnectionDetails, accept: () => ClientChannel, reject: () => void): void {
+    const handler = this.incomingHandlers.get(forwardKey(details.destIP, details.destPort));
+    if (!handler) {
+      this.log.warn({ destIP: details.destIP, destPort: details.destPort, srcIP: details.srcIP }, 'refused a forwarded connection nobody expects');
+      reject();
+      return;
+    }
+    handler(details, accept, reject);
+  }
+
+  private markClosed(reason: Error | null): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.incomingHandlers.clear();
+    for (const listener of this.closeListeners) listener(reason);
+    this.closeListeners.clear();
+  }
+}
+
+/** Runs the SSH handshake and authentication, turning ssh2's errors into ours. */
+class HandshakeAttempt {
+  private hostKeyError: unknown = null;
+  private readonly methodsTried: string[] = [];
+
+  constructor(
+    private readonly options: SshConnectOptions,
+    private readonly log: Logger,
+  ) {}
+
+  run(client: Client, transport: Duplex): Promise<void> {
+    const { options } = this;
+    const target = `${options.username}@${formatHostPort(options.host, options.port)}`;
+    return new Promise<void>((resolve, reject) => {
+      const onError = (error: Error & { level?: string }): void => {
+        client.removeListener('ready', onReady);
+        reject(this.classify(error, target));
+      };
+      const onReady = (): void => {
+        client.removeListener('error', onError);
+        resolve();
+      };
+      client.once('error', onError);
+      client.once('ready', onReady);
+      client.on('handshake', (negotiated) => {
+        this.log.debug({ cipher: negotiated.cs.cipher, kex: negotiated.kex, serverHostKey: negotiated.serverHostKey }, 'SSH algorithms negotiated');
+      });
+      client.connect({
+        sock: transport,
+        host: options.host,
+        port: options.port,
+        username: options.username,
+        readyTimeout: options.connectTimeoutMs,
+        keepaliveInterval: options.keepaliveIntervalMs,
+        keepaliveCountMax: options.keepaliveCountMax,
+        ...(options.hostKeyAlgorithms ? { algorithms: { serverHostKey: options.hostKeyAlgorithms as ServerHostKeyAlgorithm[] } } : {}),
+        hostVerifier: (key: Buffer, verify: (valid: boolean) => void) => {
+          options.verifyHostKey(key).then(
+            () => verify(true),
+            (error: unknown) => {
+              this.hostKeyError = error;
+              verify(false);
+            },
+          );
+        },
+        authHandler: this.authHandler(),
+      });
+    });
+  }
+
+  private authHandler(): AuthHandlerMiddleware {
+    const { options } = this;
+    const queue: AuthMethod[] = [];
+    if (options.agentSocket) queue.push({ type: 'agent', username: options.username, agent: options.agentSocket });
+    for (const identity of options.identities) {
+      queue.push({ type: 'publickey', username: options.username, key: identity.key });
+    }
+    return (_methodsLeft, _partialSuccess, next) => {
+      // ssh2 takes `false` as "no more methods", which its typings omit.
+      const nextOrStop = next as (method: AnyAuthMethod | false) => void;
+      const method = queue.shift();
+      if (!method) return nextOrStop(false);
+      if (!this.methodsTried.includes(method.type)) this.methodsTried.push(method.type);
+      nextOrStop(method);
+    };
+  }
+
+  private classify(error: Error & { level?: string }, target: string): FtpfwdError {
+    if (this.hostKeyError instanceof FtpfwdError) return this.hostKeyError;
+    if (error.level === 'client-authentication') {
+      const tried = this.methodsTried.length > 0 ? this.methodsTried.join(', ') : 'none available';
+      return new FtpfwdError('ERR_FTPFWD_AUTH', `authentication to ${target} failed (tried: ${tried})`, { cause: error });
+    }
+    if (error.level === 'client-timeout') {
+      return new FtpfwdError('ERR_FTPFWD_TIMEOUT', `SSH handshake with ${target} timed out after ${this.options.connectTimeoutMs} ms`, { cause: error });
+    }
+    return new FtpfwdError('ERR_FTPFWD_SSH', `SSH connection to ${target} failed: ${error.message}`, { cause: error });
+  }
+}
+
+type AuthMethod =
+  | { type: 'agent'; username: string; agent: string }
+  | { type: 'publickey'; username: string; key: ParsedKey };
+
+function openTcp(host: string, port: number, timeoutMs: number): Promise<Socket> {
+  return new Promise<Socket>((resolve, reject) => {
+    const socket = connectTcp({ host, port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new FtpfwdError('ERR_FTPFWD_TIMEOUT', `connecting to ${formatHostPort(host, port)} timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    timer.unref();
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      // FTP opens a channel per transfer; Nagle would delay each first byte.
+      socket.setNoDelay(true);
+      resolve(socket);
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(classifySocketError(error, host, port));
+    });
+  });
+}
+
+function classifySocketError(error: NodeJS.ErrnoException, host: string, port: number): FtpfwdError {
+  const where = formatHostPort(host, port);
+  switch (error.code) {
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_FAIL':
+      return new FtpfwdError('ERR_FTPFWD_RESOLVE', `could not resolve hostname ${host}`, { cause: error });
+    case 'ECONNREFUSED':
+      return new FtpfwdError('ERR_FTPFWD_CONNECT', `connection to ${where} refused`, { cause: error });
+    default:
+      return new FtpfwdError('ERR_FTPFWD_CONNECT', `cannot connect to ${where}: ${error.code ?? error.message}`, { cause: error });
+  }
+}
+
+function sshClosedError(): FtpfwdError {
+  return new FtpfwdError('ERR_FTPFWD_SSH', 'the SSH connection is closed');
+}
+
+function forwardKey(address: string, port: number): string {
+  return `${address}|${port}`;
+}
+
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * Bounds a callback-style operation in time. A result that arrives after the
+ * deadline is disposed of, so a late channel or forward never leaks.
+ */
+function withTimeout<T>(operation: Promise<T>, timeoutMs: number, timeoutError: () => Error, disposeLate: (value: T) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      settled = true;
+      reject(timeoutError());
+    }, timeoutMs);
+    timer.unref();
+    operation.then(
+      (value) => {
+        if (settled) return disposeLate(value);
+        settled = true;
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
