@@ -87,6 +87,11 @@ export const LOCAL_REPLIES = {
  * a 227 is only acted on when it answers a PASV. Replies we make ourselves
  * are queued in the same FIFO, so the client sees every reply in the order
  * of its commands.
+ *
+ * After a step whose action awaits an outcome (`open-passive`,
+ * `open-active-forward`), the caller reports it (…Ready or …Failed) before it
+ * passes the next line from that same side; lines from the other side may
+ * keep coming meanwhile.
  */
 export class ControlState {
   private readonly pending: Pending[] = [{ kind: 'server', verb: GREETING }];
