@@ -98,6 +98,16 @@ function parseYesNo(key: string, value: string): boolean {
   throw usage(`-o ${key} takes yes or no, not ${JSON.stringify(value)}`);
 }
 
+/** A bad value on the command line is a usage error (exit 2), like any other bad -o value. */
+function parseStrictHostKeyCheckingOption(value: string): StrictHostKeyChecking {
+  try {
+    return parseStrictHostKeyChecking(value);
+  } catch (error) {
+    if (error instanceof FtpfwdError) throw usage(error.message);
+    throw error;
+  }
+}
+
 function parseCount(key: string, value: string): number {
   if (!/^\d{1,6}$/.test(value)) throw usage(`-o ${key} takes a whole number, not ${JSON.stringify(value)}`);
   return Number(value);
@@ -133,7 +143,7 @@ export function parseSshOptions(entries: readonly string[]): SshOptionOverrides 
         result.knownHostsFiles = value.split(/\s+/);
         break;
       case 'stricthostkeychecking':
-        result.strictHostKeyChecking = parseStrictHostKeyChecking(value);
+        result.strictHostKeyChecking = parseStrictHostKeyCheckingOption(value);
         break;
       case 'connecttimeout':
         result.connectTimeoutSeconds = parseCount(match[1]!, value);

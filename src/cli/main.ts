@@ -66,9 +66,16 @@ function buildProgram(): Command {
     .addOption(new Option('--log-format <format>', 'log format (default: pretty on a terminal, json otherwise)').choices(['pretty', 'json']))
     .version(version(), '-V, --version')
     .addHelpText('after', EXIT_CODE_HELP)
-    .showHelpAfterError('(run ftpfwd --help for usage)')
     .exitOverride()
-    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+    .configureOutput({
+      writeErr: (text) => process.stderr.write(text),
+      // Like every other failure: one line on stderr, starting with "ftpfwd:".
+      outputError: (text, write) => write(`ftpfwd: ${oneLine(text.replace(/^error: /, ''))} (run ftpfwd --help for usage)\n`),
+    });
+}
+
+function oneLine(text: string): string {
+  return text.trim().replace(/\s*\n\s*/g, ' ');
 }
 
 function logLevel(options: CliOptions): LevelWithSilent {

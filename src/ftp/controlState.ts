@@ -74,6 +74,7 @@ export const LOCAL_REPLIES = {
   privilegedPort: (min: number) => `501 Rejected: data port must be ${min} or above.`,
   activeSetupFailed: '425 Cannot open an active-mode data connection through the SSH tunnel.',
   passiveSetupFailed: '425 Cannot open a passive-mode data connection through the SSH tunnel.',
+  dataChannelFailed: '425 Cannot open data connection: the SSH server refused the data channel.',
   badPassiveReply: '425 The server sent a passive-mode reply that could not be used.',
   converted: (verb: ActiveVerb) => `200 ${verb} command successful.`,
 } as const;
@@ -236,6 +237,14 @@ export class ControlState {
     this.awaitingPassiveListener = null;
     this.pending.shift();
     return awaiting;
+  }
+
+  /**
+   * Refuses the client's current line with a reply of our own, for reasons
+   * only the socket side knows (the data channel for it is already dead).
+   */
+  refuseClientLine(text: string): Step {
+    return this.answerLocally(text);
   }
 
   /** Answers the client ourselves, in order behind any reply still due. */

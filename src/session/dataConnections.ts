@@ -73,6 +73,8 @@ export class PassiveDataListener implements Closable {
   private closed = false;
   private acceptTimer: NodeJS.Timeout | undefined;
   private readonly channel: Promise<ClientChannel>;
+  /** Whether the SSH channel for this data connection could be opened. */
+  readonly channelReady: Promise<boolean>;
 
   private constructor(
     private readonly server: Server,
@@ -82,6 +84,10 @@ export class PassiveDataListener implements Closable {
   ) {
     const { ssh, timeouts } = context;
     this.channel = ssh.openDirectTcpip(request.origin, request.serverHost, request.serverPort, timeouts.connectMs);
+    this.channelReady = this.channel.then(
+      () => true,
+      () => false,
+    );
     // Without a client connection the channel would sit unused: close it then.
     this.channel.catch((error: unknown) => {
       context.log.warn({ reason: errorMessage(error), serverPort: request.serverPort }, 'passive data channel could not be opened');
@@ -231,6 +237,7 @@ export class ActiveDataForward implements Closable {
 /**
  * Active mode carried as passive upstream: open the channel to the server's
  * passive port and connect it to the client's PORT address ourselves.
+ * Resolves with whether both ends could be connected.
  */
 export function connectConvertedActive(
   context: DataContext,
@@ -238,26 +245,28 @@ export function connectConvertedActive(
   serverHost: string,
   serverPort: number,
   target: ActiveTarget,
-): void {
+): Promise<boolean> {
   let aborted = false;
   const untrack = context.track({ close: () => (aborted = true) });
   const channel = context.ssh.openDirectTcpip(origin, serverHost, serverPort, context.timeouts.connectMs);
   const socket = connectLocal(target, context.timeouts.connectMs);
-  Promise.all([channel, socket]).then(
+  return Promise.all([channel, socket]).then(
     ([openChannel, openSocket]) => {
       untrack();
       if (aborted) {
         openChannel.destroy();
         openSocket.destroy();
-        return;
+        return false;
       }
       superviseRelay(context, relay(openSocket, openChannel, context.timeouts.lingerMs));
+      return true;
     },
     (error: unknown) => {
       untrack();
       context.log.warn({ reason: errorMessage(error) }, 'converted active-mode data connection failed');
       channel.then((c) => c.destroy(), () => undefined);
       socket.then((s) => s.destroy(), () => undefined);
+      return false;
     },
   );
 }

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ClientChannel } from 'ssh2';
 import { describeCommandForLog, parseCommandLine, stripTelnetInterrupt } from '../ftp/commands.js';
-import { ControlState, normalizeAddress, type Action, type ActiveStrategy, type Step } from '../ftp/controlState.js';
+import { ControlState, LOCAL_REPLIES, normalizeAddress, type Action, type ActiveStrategy, type Step } from '../ftp/controlState.js';
 import { LineFramer, withCrlf } from '../ftp/lineFramer.js';
 import type { SshConnection } from '../ssh/sshConnection.js';
 import {
@@ -39,6 +39,14 @@ export interface SessionOptions {
 
 /** Lines waiting while an earlier line's data connection is being set up. */
 const MAX_QUEUED_LINES = 256;
+/**
+ * Commands sent on without their reply yet. Real clients pipeline a few;
+ * far more means a client that never reads, and each entry costs memory.
+ */
+const MAX_PENDING_COMMANDS = 1024;
+
+/** Commands that use the data connection set up before them. */
+const TRANSFER_VERBS = new Set(['RETR', 'STOR', 'STOU', 'APPE', 'LIST', 'NLST', 'MLSD']);
 
 /**
  * One FTP control connection and everything hanging off it. It owns the
@@ -54,6 +62,8 @@ export class FtpSession {
   private readonly serverLines: LineQueue;
   private readonly dataConnections = new Set<Closable>();
   private pendingPassive: PassiveDataListener | null = null;
+  /** Whether the SSH side of the latest data connection set-up succeeded. */
+  private latestDataSetup: Promise<boolean> | null = null;
   private closeReason: string | null = null;
   private readonly startedAt = Date.now();
   private readonly log: Logger;
@@ -133,8 +143,23 @@ export class FtpSession {
   }
 
   private async onClientLine(line: Buffer): Promise<void> {
-    if (this.log.isLevelEnabled('debug')) {
-      this.log.debug({ command: describeCommandForLog(parseCommandLine(stripTelnetInterrupt(line))) }, 'client command');
+    if (this.state.pendingCount >= MAX_PENDING_COMMANDS) {
+      this.sayGoodbye(`421 Too many commands awaiting a reply (${MAX_PENDING_COMMANDS}); closing.`);
+      this.close('client pipelined too many commands');
+      return;
+    }
+    const command = parseCommandLine(stripTelnetInterrupt(line));
+    if (this.log.isLevelEnabled('debug')) this.log.debug({ command: describeCommandForLog(command) }, 'client command');
+    if (command.kind === 'command' && TRANSFER_VERBS.has(command.verb) && this.latestDataSetup) {
+      // The data channel was requested a round trip ago, so this rarely
+      // waits. If SSH refused it, fail now instead of leaving the server
+      // waiting for a data connection until its own timeout.
+      const setup = this.latestDataSetup;
+      this.latestDataSetup = null;
+      if (!(await setup)) {
+        await this.apply(this.state.refuseClientLine(LOCAL_REPLIES.dataChannelFailed));
+        return;
+      }
     }
     await this.apply(this.state.onClientLine(line));
   }
@@ -168,7 +193,7 @@ export class FtpSession {
       case 'connect-converted': {
         const serverHost = this.options.honourPassiveAddress && action.serverHost ? action.serverHost : this.options.ftpHost;
         this.log.debug({ target: action.target.port, serverPort: action.serverPort }, 'active mode converted to passive upstream');
-        connectConvertedActive(this.dataLogContext('active-converted'), this.origin(), serverHost, action.serverPort, action.target);
+        this.latestDataSetup = connectConvertedActive(this.dataLogContext('active-converted'), this.origin(), serverHost, action.serverPort, action.target);
         return;
       }
       case 'reset-data':
@@ -202,6 +227,7 @@ export class FtpSession {
         return;
       }
       this.pendingPassive = listener;
+      this.latestDataSetup = listener.channelReady;
       this.dataConnections.add(listener);
       this.send(this.state.passiveListenerReady(listenHost, listener.port));
     } catch (error) {
@@ -257,6 +283,7 @@ export class FtpSession {
     for (const closable of this.dataConnections) closable.close();
     this.dataConnections.clear();
     this.pendingPassive = null;
+    this.latestDataSetup = null;
   }
 
   /** The one way a session ends: every resource it owns is released here. */

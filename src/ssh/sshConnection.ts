@@ -251,11 +251,15 @@ type AuthMethod =
 function openTcp(host: string, port: number, timeoutMs: number): Promise<Socket> {
   return new Promise<Socket>((resolve, reject) => {
     const socket = connectTcp({ host, port });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new FtpfwdError('ERR_FTPFWD_TIMEOUT', `connecting to ${formatHostPort(host, port)} timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
-    timer.unref();
+    // 0 means no timeout of our own (the system's TCP timeout), as for ssh's ConnectTimeout and ssh2's readyTimeout.
+    const timer =
+      timeoutMs > 0
+        ? setTimeout(() => {
+            socket.destroy();
+            reject(new FtpfwdError('ERR_FTPFWD_TIMEOUT', `connecting to ${formatHostPort(host, port)} timed out after ${timeoutMs} ms`));
+          }, timeoutMs)
+        : undefined;
+    timer?.unref();
     socket.once('connect', () => {
       clearTimeout(timer);
       socket.removeAllListeners('error');
