@@ -1,0 +1,160 @@
+import { readFileSync } from 'node:fs';
+import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './ports.js';
+import { run, startProcess, type ProcessHandle } from './processes.js';
+import { waitForTcp } from './tcp.js';
+import { withTimeout } from './time.js';
+import { makeTempDir, removeDir } from './tmp.js';
+
+const VSFTPD = '/usr/sbin/vsftpd';
+const SECURE_CHROOT_DIR = '/var/run/vsftpd/empty';
+const ANONYMOUS_USER = 'ftp';
+const START_TIMEOUT_MS = 15_000;
+
+export interface VsftpdOptions {
+  /** Served as the anonymous root; made root-owned and 0755, as vsftpd insists. */
+  root: string;
+  /** Default 127.0.0.1. */
+  listenAddress?: string;
+  /** Default: a free port on loopback, or 21 inside a network namespace. */
+  port?: number;
+  netns?: string;
+  pasvMinPort?: number;
+  pasvMaxPort?: number;
+}
+
+export interface VsftpdInstance {
+  host: string;
+  port: number;
+  root: string;
+  /** `<root>/incoming`, where anonymous uploads are allowed (FTP path `/incoming`). */
+  uploadDir: string;
+  netns: string | undefined;
+  stop(): Promise<void>;
+  /** Process output, then vsftpd's protocol log. */
+  log(): string;
+}
+
+async function lookupUid(user: string): Promise<{ uid: number; gid: number }> {
+  const result = await run('getent', ['passwd', user], { timeoutMs: 5_000 });
+  const fields = result.stdout.trim().split(':');
+  const uid = Number(fields[2]);
+  const gid = Number(fields[3]);
+  if (result.code !== 0 || !Number.isInteger(uid) || !Number.isInteger(gid)) {
+    throw new Error(`no local user ${user} for anonymous FTP: ${result.stderr}`);
+  }
+  return { uid, gid };
+}
+
+/** vsftpd rejects spaces around `=`, so every value is written bare, one option per line. */
+function vsftpdConfig(entries: Record<string, string | number | boolean>): string {
+  return Object.entries(entries)
+    .map(([key, value]) => {
+      const text = typeof value === 'boolean' ? (value ? 'YES' : 'NO') : String(value);
+      if (/[\s=]/.test(key) || /[\r\n]/.test(text)) throw new Error(`bad vsftpd option ${key}=${text}`);
+      return `${key}=${text}\n`;
+    })
+    .join('');
+}
+
+function readIfPresent(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Starts an anonymous-only vsftpd in the foreground; uploads go to `/incoming`. */
+export async function startVsftpd(opts: VsftpdOptions): Promise<VsftpdInstance> {
+  if (userInfo().uid !== 0) throw new Error('vsftpd needs root for its anonymous chroot');
+  const host = opts.listenAddress ?? '127.0.0.1';
+  const port = opts.port ?? (opts.netns === undefined ? await freePort(host) : 21);
+  const root = opts.root;
+  const uploadDir = join(root, 'incoming');
+  const dir = await makeTempDir('ftpfwd-vsftpd-');
+  const logFile = join(dir, 'vsftpd.log');
+  let proc: ProcessHandle | undefined;
+  try {
+    await mkdir(root, { recursive: true });
+    await chown(root, 0, 0);
+    await chmod(root, 0o755);
+    const ftpUser = await lookupUid(ANONYMOUS_USER);
+    await mkdir(uploadDir, { recursive: true });
+    await chown(uploadDir, ftpUser.uid, ftpUser.gid);
+    await chmod(uploadDir, 0o777);
+    await mkdir(SECURE_CHROOT_DIR, { recursive: true, mode: 0o755 });
+
+    const configFile = join(dir, 'vsftpd.conf');
+    await writeFile(
+      configFile,
+      vsftpdConfig({
+        listen: true,
+        listen_ipv6: false,
+        background: false,
+        listen_address: host,
+        listen_port: port,
+        anonymous_enable: true,
+        local_enable: false,
+        write_enable: true,
+        anon_root: root,
+        ftp_username: ANONYMOUS_USER,
+        anon_upload_enable: true,
+        anon_mkdir_write_enable: true,
+        anon_other_write_enable: true,
+        // Uploaded files stay world-readable, so they can be downloaded again and read by the test.
+        anon_umask: '022',
+        pasv_enable: true,
+        port_enable: true,
+        connect_from_port_20: false,
+        ...(opts.pasvMinPort === undefined ? {} : { pasv_min_port: opts.pasvMinPort }),
+        ...(opts.pasvMaxPort === undefined ? {} : { pasv_max_port: opts.pasvMaxPort }),
+        seccomp_sandbox: false,
+        hide_ids: true,
+        secure_chroot_dir: SECURE_CHROOT_DIR,
+        xferlog_enable: true,
+        xferlog_file: join(dir, 'xferlog'),
+        vsftpd_log_file: logFile,
+        dual_log_enable: true,
+        log_ftp_protocol: true,
+        use_localtime: false,
+      }),
+    );
+
+    const started = await startProcess(VSFTPD, [configFile], { netns: opts.netns });
+    proc = started;
+    const exitedEarly = started.waitExit(START_TIMEOUT_MS).then(
+      (status) => {
+        throw new Error(`vsftpd exited during start-up (code ${String(status.code)}, signal ${String(status.signal)})`);
+      },
+      () => undefined,
+    );
+    await withTimeout(
+      Promise.race([waitForTcp(host, port, START_TIMEOUT_MS, opts.netns), exitedEarly]),
+      START_TIMEOUT_MS,
+      'vsftpd did not start',
+    );
+
+    const log = (): string => `${started.stdout()}${started.stderr()}${readIfPresent(logFile)}`;
+    return {
+      host,
+      port,
+      root,
+      uploadDir,
+      netns: opts.netns,
+      log,
+      stop: async () => {
+        await started.stop();
+        await removeDir(dir);
+      },
+    };
+  } catch (err) {
+    const log = `${proc?.stdout() ?? ''}${proc?.stderr() ?? ''}${readIfPresent(logFile)}`;
+    await proc?.stop();
+    await removeDir(dir);
+    if (log === '') throw err;
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n--- vsftpd log ---\n${log}`, { cause: err });
+  }
+}
