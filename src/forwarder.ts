@@ -1,15 +1,14 @@
 import { createServer, isIP, type AddressInfo, type Server, type Socket } from 'node:net';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { FtpfwdError } from './errors.js';
 import type { ActiveStrategy } from './ftp/controlState.js';
 import { silentLogger } from './log.js';
 import { FtpSession, type SessionTimeouts } from './session/ftpSession.js';
-import { createHostKeyVerifier, readKnownHostsFiles, type HostKeyAcceptedInfo, type StrictHostKeyCheckingSetting } from './ssh/hostKeyVerifier.js';
-import { knownKeyTypesForHost, preferKnownHostKeyAlgorithms } from './ssh/knownHosts.js';
-import { defaultIdentityFiles, loadIdentities } from './ssh/identities.js';
-import { formatHostPort, SshConnection } from './ssh/sshConnection.js';
+import type { Prompter } from './ssh/authentication.js';
+import { connectThroughHops, describeHop, prepareHop, type SshHopOptions } from './ssh/hops.js';
+import { DEFAULT_RECONNECT, SshLink, type ReconnectPolicy } from './ssh/sshLink.js';
+import { formatHostPort } from './ssh/sshConnection.js';
 
 /** One local FTP listener and the FTP server it leads to (`-L`). */
 export interface ForwardSpec {
@@ -21,22 +20,10 @@ export interface ForwardSpec {
   ftpPort: number;
 }
 
-export interface SshOptions {
-  host: string;
-  port?: number;
-  username: string;
-  /** Private key files named by the user; a missing one is an error. */
-  identityFiles?: string[];
-  /** Also try ~/.ssh/id_rsa, id_ecdsa, id_ed25519 (default: only when no identityFiles are given). */
-  useDefaultIdentities?: boolean;
-  passphrase?: string;
-  /** ssh-agent socket path (SSH_AUTH_SOCK); no agent when absent. */
-  agentSocket?: string;
-  knownHostsFiles?: string[];
-  strictHostKeyChecking?: StrictHostKeyCheckingSetting;
-  connectTimeoutMs?: number;
-  keepaliveIntervalMs?: number;
-  keepaliveCountMax?: number;
+/** The SSH server that reaches the FTP server, and the jump hosts on the way to it. */
+export interface SshOptions extends SshHopOptions {
+  /** Jump hosts (ProxyJump), first to last; each has its own login and host-key check. */
+  jumpHosts?: SshHopOptions[];
 }
 
 /**
@@ -59,6 +46,10 @@ export interface ForwarderOptions {
   logger?: Logger;
   /** Home directory for default key and known_hosts paths. */
   homeDir?: string;
+  /** Asks a person for passphrases and passwords; absent: never ask (batch mode). */
+  prompt?: Prompter;
+  /** What to do when the SSH connection drops (default: reconnect with backoff). */
+  reconnect?: Partial<ReconnectPolicy>;
 }
 
 export interface BoundListener {
@@ -88,8 +79,6 @@ const DEFAULT_TIMEOUTS: SessionTimeouts = {
 
 const DEFAULT_MAX_LINE_LENGTH = 4096;
 
-/** ssh2's own default order of host key algorithms. */
-const HOST_KEY_ALGORITHMS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
 
 /**
  * Connects to the SSH server, opens every listener and serves FTP sessions
@@ -101,8 +90,19 @@ export async function startForwarder(options: ForwarderOptions): Promise<Forward
     throw new FtpfwdError('ERR_FTPFWD_USAGE', `--active-address must be an IP address, not ${options.activeAddress}`);
   }
   const log = options.logger ?? silentLogger();
-  const ssh = await connectSsh(options, log);
-  const runtime = new ForwarderRuntime(options, ssh, log);
+  const context = { homeDir: options.homeDir ?? homedir(), prompt: options.prompt, log };
+  const hops: Array<Awaited<ReturnType<typeof prepareHop>>> = [];
+  for (const hop of [...(options.ssh.jumpHosts ?? []), options.ssh]) hops.push(await prepareHop(hop, context));
+  let runtime: ForwarderRuntime | null = null;
+  const link = new SshLink(
+    () => connectThroughHops(hops, log),
+    { ...DEFAULT_RECONNECT, ...options.reconnect },
+    log,
+    (error) => void runtime?.shutDown('SSH connection lost', error),
+  );
+  await link.start();
+  log.info({ ssh: describeHop(options.ssh), jumpHosts: (options.ssh.jumpHosts ?? []).map(describeHop) }, 'SSH connection established');
+  runtime = new ForwarderRuntime(options, link, log);
   try {
     await runtime.listen();
   } catch (error) {
@@ -110,52 +110,6 @@ export async function startForwarder(options: ForwarderOptions): Promise<Forward
     throw error;
   }
   return runtime;
-}
-
-async function connectSsh(options: ForwarderOptions, log: Logger): Promise<SshConnection> {
-  const home = options.homeDir ?? homedir();
-  const sshOptions = options.ssh;
-  const port = sshOptions.port ?? 22;
-  const explicit = sshOptions.identityFiles ?? [];
-  const useDefaults = sshOptions.useDefaultIdentities ?? explicit.length === 0;
-  const identities = [
-    ...(await loadIdentities(explicit, { explicit: true, passphrase: sshOptions.passphrase })),
-    ...(useDefaults ? await loadIdentities(defaultIdentityFiles(home), { explicit: false, passphrase: sshOptions.passphrase }) : []),
-  ];
-  const knownHostsFiles = sshOptions.knownHostsFiles ?? [join(home, '.ssh', 'known_hosts')];
-  const known = await readKnownHostsFiles(knownHostsFiles);
-  const verifier = createHostKeyVerifier({
-    host: sshOptions.host,
-    port,
-    knownHostsFiles,
-    strict: sshOptions.strictHostKeyChecking ?? 'yes',
-    onAccepted: (info: HostKeyAcceptedInfo) => {
-      const fields = { host: info.lookupName, keyType: info.keyType, fingerprint: info.fingerprint };
-      if (info.outcome === 'added') log.warn({ ...fields, file: info.file }, 'permanently added host key to known_hosts');
-      else if (info.outcome === 'unchecked') log.warn(fields, 'host key not checked (StrictHostKeyChecking=no)');
-      else log.debug({ ...fields, file: info.file, line: info.line }, 'host key matches known_hosts');
-    },
-    onWarning: (warning) => log.warn({ file: warning.file, line: warning.line }, `skipped a malformed known_hosts line: ${warning.reason}`),
-  });
-  const connection = await SshConnection.connect(
-    {
-      host: sshOptions.host,
-      port,
-      username: sshOptions.username,
-      identities: identities.map((identity) => ({ source: identity.path, key: identity.key })),
-      agentSocket: sshOptions.agentSocket,
-      verifyHostKey: (key) => verifier.verify(key),
-      // Ask for the key type already on record, as OpenSSH does, so that a
-      // server with several host keys is checked against the one we know.
-      hostKeyAlgorithms: preferKnownHostKeyAlgorithms(HOST_KEY_ALGORITHMS, knownKeyTypesForHost(known.entries, sshOptions.host, port)),
-      connectTimeoutMs: sshOptions.connectTimeoutMs ?? 15_000,
-      keepaliveIntervalMs: sshOptions.keepaliveIntervalMs ?? 15_000,
-      keepaliveCountMax: sshOptions.keepaliveCountMax ?? 3,
-    },
-    log,
-  );
-  log.info({ ssh: `${sshOptions.username}@${formatHostPort(sshOptions.host, port)}` }, 'SSH connection established');
-  return connection;
 }
 
 class ForwarderRuntime implements Forwarder {
@@ -171,17 +125,13 @@ class ForwarderRuntime implements Forwarder {
 
   constructor(
     private readonly options: ForwarderOptions,
-    private readonly ssh: SshConnection,
+    private readonly link: SshLink,
     private readonly log: Logger,
   ) {
-    this.sshTarget = `${options.ssh.username}@${formatHostPort(options.ssh.host, options.ssh.port ?? 22)}`;
+    this.sshTarget = describeHop(options.ssh);
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
-    });
-    ssh.onClose((error) => {
-      this.log.warn({ reason: error?.message ?? 'closed by the server' }, 'SSH connection lost');
-      void this.shutDown('SSH connection lost', error ?? new FtpfwdError('ERR_FTPFWD_SSH', 'the SSH connection was closed by the server'));
     });
   }
 
@@ -213,35 +163,52 @@ class ForwarderRuntime implements Forwarder {
       return;
     }
     this.sessionCount += 1;
-    const session = new FtpSession({
-      id: this.sessionCount,
-      client: socket,
-      ssh: this.ssh,
-      ftpHost: forward.ftpHost,
-      ftpPort: forward.ftpPort,
-      activeStrategy,
-      activeBindAddress: this.options.activeAddress ?? '127.0.0.1',
-      honourPassiveAddress: this.options.honourPassiveAddress ?? false,
-      maxLineLength: this.options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH,
-      timeouts: this.timeouts,
-      log: this.log.child({ session: this.sessionCount }),
+    const id = this.sessionCount;
+    const log = this.log.child({ session: id });
+    // While the link is down, a new client waits for it as long as a
+    // connection attempt may take, then gets a 421 rather than silence.
+    socket.pause();
+    void this.link.acquire(this.timeouts.controlConnectMs).then((ssh) => {
+      if (!ssh || this.closing) {
+        log.warn({ client: `${socket.remoteAddress}:${socket.remotePort}` }, 'refused a session: the SSH connection is down');
+        socket.end('421 Service not available: the SSH connection is down; try again shortly.\r\n');
+        setTimeout(() => socket.destroy(), 1_000).unref();
+        return;
+      }
+      const session = new FtpSession({
+        id,
+        client: socket,
+        ssh,
+        ftpHost: forward.ftpHost,
+        ftpPort: forward.ftpPort,
+        activeStrategy,
+        activeBindAddress: this.options.activeAddress ?? '127.0.0.1',
+        honourPassiveAddress: this.options.honourPassiveAddress ?? false,
+        maxLineLength: this.options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH,
+        timeouts: this.timeouts,
+        log,
+      });
+      this.sessions.add(session);
+      const stopWatching = ssh.onClose(() => session.abort('SSH connection lost', 'the SSH connection was lost.'));
+      void session.closed.then(() => {
+        stopWatching();
+        this.sessions.delete(session);
+      });
+      void session.start();
     });
-    this.sessions.add(session);
-    void session.closed.then(() => this.sessions.delete(session));
-    void session.start();
   }
 
   close(): Promise<void> {
     return this.shutDown('closed', null);
   }
 
-  private shutDown(reason: string, error: Error | null): Promise<void> {
+  shutDown(reason: string, error: Error | null): Promise<void> {
     this.closing ??= (async () => {
       const serversClosed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
       const explanation = error ? 'the SSH connection was lost.' : 'the forwarder is shutting down.';
       for (const session of this.sessions) session.abort(reason, explanation);
       await Promise.all(this.sessions.size > 0 ? [...this.sessions].map((session) => session.closed) : []);
-      this.ssh.close();
+      this.link.close();
       await Promise.all(serversClosed);
       this.log.info({ reason }, 'forwarder stopped');
       this.resolveClosed({ reason, error });

@@ -148,16 +148,17 @@ export async function run(argv: string[]): Promise<number> {
     return exitCodeFor(error);
   }
 
+  // Before the listening lines: whoever waits for them may signal at once.
+  const stop = (): void => void forwarder.close();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+
   for (const listener of forwarder.listeners) {
     const { forward } = listener;
     process.stdout.write(
       `ftpfwd: listening on ${formatHostPort(listener.host, listener.port)} -> ${formatHostPort(forward.ftpHost, forward.ftpPort)} via ${forwarder.sshTarget}\n`,
     );
   }
-
-  const stop = (): void => void forwarder.close();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
   const outcome = await forwarder.closed;
   process.removeListener('SIGINT', stop);
   process.removeListener('SIGTERM', stop);

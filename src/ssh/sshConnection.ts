@@ -1,22 +1,15 @@
 import { connect as connectTcp, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Client, type AnyAuthMethod, type AuthHandlerMiddleware, type ClientChannel, type ParsedKey, type ServerHostKeyAlgorithm, type TcpConnectionDetails } from 'ssh2';
+import { Client, type ClientChannel, type ServerHostKeyAlgorithm, type TcpConnectionDetails } from 'ssh2';
+import { createAuthHandler, type AuthOptions } from './authentication.js';
 import type { Logger } from 'pino';
 import { FtpfwdError } from '../errors.js';
-
-export interface SshIdentity {
-  /** Where the key came from, for messages (never the key itself). */
-  source: string;
-  key: ParsedKey;
-}
 
 export interface SshConnectOptions {
   host: string;
   port: number;
-  username: string;
-  identities: SshIdentity[];
-  /** Path of an ssh-agent socket; tried before identity files, as OpenSSH does. */
-  agentSocket?: string;
+  /** Who we are and how we prove it. */
+  auth: AuthOptions;
   /** Resolves when the host key is trusted; rejects with the reason otherwise. */
   verifyHostKey: (key: Buffer) => Promise<void>;
   /** Host key algorithms to offer, most wanted first (those on record for the host). */
@@ -176,7 +169,7 @@ class HandshakeAttempt {
 
   run(client: Client, transport: Duplex): Promise<void> {
     const { options } = this;
-    const target = `${options.username}@${formatHostPort(options.host, options.port)}`;
+    const target = `${options.auth.username}@${formatHostPort(options.host, options.port)}`;
     return new Promise<void>((resolve, reject) => {
       const onError = (error: Error & { level?: string }): void => {
         client.removeListener('ready', onReady);
@@ -195,7 +188,7 @@ class HandshakeAttempt {
         sock: transport,
         host: options.host,
         port: options.port,
-        username: options.username,
+        username: options.auth.username,
         readyTimeout: options.connectTimeoutMs,
         keepaliveInterval: options.keepaliveIntervalMs,
         keepaliveCountMax: options.keepaliveCountMax,
@@ -209,26 +202,9 @@ class HandshakeAttempt {
             },
           );
         },
-        authHandler: this.authHandler(),
+        authHandler: createAuthHandler(options.auth, this.methodsTried),
       });
     });
-  }
-
-  private authHandler(): AuthHandlerMiddleware {
-    const { options } = this;
-    const queue: AuthMethod[] = [];
-    if (options.agentSocket) queue.push({ type: 'agent', username: options.username, agent: options.agentSocket });
-    for (const identity of options.identities) {
-      queue.push({ type: 'publickey', username: options.username, key: identity.key });
-    }
-    return (_methodsLeft, _partialSuccess, next) => {
-      // ssh2 takes `false` as "no more methods", which its typings omit.
-      const nextOrStop = next as (method: AnyAuthMethod | false) => void;
-      const method = queue.shift();
-      if (!method) return nextOrStop(false);
-      if (!this.methodsTried.includes(method.type)) this.methodsTried.push(method.type);
-      nextOrStop(method);
-    };
   }
 
   private classify(error: Error & { level?: string }, target: string): FtpfwdError {
@@ -243,10 +219,6 @@ class HandshakeAttempt {
     return new FtpfwdError('ERR_FTPFWD_SSH', `SSH connection to ${target} failed: ${error.message}`, { cause: error });
   }
 }
-
-type AuthMethod =
-  | { type: 'agent'; username: string; agent: string }
-  | { type: 'publickey'; username: string; key: ParsedKey };
 
 function openTcp(host: string, port: number, timeoutMs: number): Promise<Socket> {
   return new Promise<Socket>((resolve, reject) => {

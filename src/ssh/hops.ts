@@ -1,0 +1,178 @@
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { FtpfwdError, isFtpfwdError } from '../errors.js';
+import type { Prompter, SshIdentity } from './authentication.js';
+import { createHostKeyVerifier, readKnownHostsFiles, type HostKeyAcceptedInfo, type StrictHostKeyCheckingSetting } from './hostKeyVerifier.js';
+import { defaultIdentityFiles, loadIdentity } from './identities.js';
+import { knownKeyTypesForHost, preferKnownHostKeyAlgorithms } from './knownHosts.js';
+import { formatHostPort, SshConnection, type SshConnectOptions } from './sshConnection.js';
+
+/** How to reach and log in to one SSH server: the target, or a jump host on the way. */
+export interface SshHopOptions {
+  host: string;
+  port?: number;
+  username: string;
+  /** Private key files named by the user; a missing one is an error. */
+  identityFiles?: string[];
+  /** Also try ~/.ssh/id_rsa, id_ecdsa, id_ed25519 when present (default true). */
+  useDefaultIdentities?: boolean;
+  /** Passphrase for encrypted identity files; without it, `prompt` is asked. */
+  passphrase?: string;
+  /** ssh-agent socket path (SSH_AUTH_SOCK); no agent when absent. */
+  agentSocket?: string;
+  /** Password for password and keyboard-interactive authentication; without it, `prompt` is asked. */
+  password?: string;
+  /** Which methods may be used (ssh_config's *Authentication options); all by default. */
+  authMethods?: { publicKey?: boolean; keyboardInteractive?: boolean; password?: boolean };
+  knownHostsFiles?: string[];
+  strictHostKeyChecking?: StrictHostKeyCheckingSetting;
+  hashKnownHosts?: boolean;
+  connectTimeoutMs?: number;
+  keepaliveIntervalMs?: number;
+  keepaliveCountMax?: number;
+}
+
+export interface HopContext {
+  homeDir: string;
+  /** Asks a person for passphrases and passwords; absent: never ask (batch mode). */
+  prompt?: Prompter;
+  log: Logger;
+}
+
+/** ssh2's own default order of host key algorithms. */
+const HOST_KEY_ALGORITHMS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
+
+const PASSPHRASE_ATTEMPTS = 3;
+
+export function describeHop(hop: SshHopOptions): string {
+  return `${hop.username}@${formatHostPort(hop.host, hop.port ?? 22)}`;
+}
+
+/**
+ * Everything a hop needs that is read once: keys (passphrases asked now,
+ * not on every reconnect), host-key checking and auth settings.
+ */
+export async function prepareHop(hop: SshHopOptions, context: HopContext): Promise<Omit<SshConnectOptions, 'transport'>> {
+  const port = hop.port ?? 22;
+  const target = describeHop(hop);
+  const identities = [
+    ...(await loadIdentityFiles(hop.identityFiles ?? [], true, hop, context)),
+    ...(hop.useDefaultIdentities ?? true ? await loadIdentityFiles(defaultIdentityFiles(context.homeDir), false, hop, context) : []),
+  ];
+  const knownHostsFiles = hop.knownHostsFiles ?? [join(context.homeDir, '.ssh', 'known_hosts')];
+  const known = await readKnownHostsFiles(knownHostsFiles);
+  const { log } = context;
+  const verifier = createHostKeyVerifier({
+    host: hop.host,
+    port,
+    knownHostsFiles,
+    strict: hop.strictHostKeyChecking ?? 'yes',
+    hashKnownHosts: hop.hashKnownHosts ?? false,
+    onAccepted: (info: HostKeyAcceptedInfo) => {
+      const fields = { host: info.lookupName, keyType: info.keyType, fingerprint: info.fingerprint };
+      if (info.outcome === 'added') log.warn({ ...fields, file: info.file }, 'permanently added host key to known_hosts');
+      else if (info.outcome === 'unchecked') log.warn(fields, 'host key not checked (StrictHostKeyChecking=no)');
+      else log.debug({ ...fields, file: info.file, line: info.line }, 'host key matches known_hosts');
+    },
+    onWarning: (warning) => log.warn({ file: warning.file, line: warning.line }, `skipped a malformed known_hosts line: ${warning.reason}`),
+  });
+  const methods = hop.authMethods ?? {};
+  return {
+    host: hop.host,
+    port,
+    auth: {
+      username: hop.username,
+      identities,
+      agentSocket: hop.agentSocket,
+      publicKey: methods.publicKey ?? true,
+      keyboardInteractive: methods.keyboardInteractive ?? true,
+      password: methods.password ?? true,
+      knownPassword: hop.password,
+      prompt: context.prompt,
+      passwordAttempts: 3,
+      target,
+    },
+    verifyHostKey: (key) => verifier.verify(key),
+    // Ask for the key type already on record, as OpenSSH does, so that a
+    // server with several host keys is checked against the one we know.
+    hostKeyAlgorithms: preferKnownHostKeyAlgorithms(HOST_KEY_ALGORITHMS, knownKeyTypesForHost(known.entries, hop.host, port)),
+    connectTimeoutMs: hop.connectTimeoutMs ?? 15_000,
+    keepaliveIntervalMs: hop.keepaliveIntervalMs ?? 15_000,
+    keepaliveCountMax: hop.keepaliveCountMax ?? 3,
+  };
+}
+
+async function loadIdentityFiles(paths: readonly string[], explicit: boolean, hop: SshHopOptions, context: HopContext): Promise<SshIdentity[]> {
+  const identities: SshIdentity[] = [];
+  for (const path of paths) {
+    const identity = await loadWithPassphrase(path, explicit, hop, context);
+    if (identity) identities.push(identity);
+  }
+  return identities;
+}
+
+/**
+ * Loads one key, asking for its passphrase when it is encrypted and none
+ * was given. Default keys that are missing or cannot be unlocked are
+ * passed over (an agent may hold them); named ones are errors.
+ */
+async function loadWithPassphrase(path: string, explicit: boolean, hop: SshHopOptions, context: HopContext): Promise<SshIdentity | null> {
+  let passphrase = hop.passphrase;
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      const identity = await loadIdentity(path, { passphrase });
+      return { source: identity.path, key: identity.key };
+    } catch (error) {
+      if (!isFtpfwdError(error)) throw error;
+      if (error.code === 'ERR_FTPFWD_CONFIG' && error.details['reason'] === 'not-found' && !explicit) return null;
+      if (error.code !== 'ERR_FTPFWD_AUTH') throw error;
+      const canAsk = context.prompt !== undefined && attempt < PASSPHRASE_ATTEMPTS;
+      if (!canAsk) {
+        if (!explicit) {
+          context.log.debug({ path }, 'skipping encrypted default identity: no passphrase');
+          return null;
+        }
+        throw error;
+      }
+      const answers = await context.prompt!({ name: '', instructions: '', prompts: [{ prompt: `Enter passphrase for key '${path}': `, echo: false }] });
+      if (!answers || answers[0] === undefined) {
+        if (!explicit) return null;
+        throw error;
+      }
+      passphrase = answers[0];
+    }
+  }
+}
+
+/**
+ * Connects through each jump host in turn: every hop's SSH session runs
+ * inside a direct-tcpip channel of the previous one, each with its own
+ * authentication and host-key check. Returns the last hop's connection;
+ * closing or losing it closes the hops before it.
+ */
+export async function connectThroughHops(hops: Array<Omit<SshConnectOptions, 'transport'>>, log: Logger): Promise<SshConnection> {
+  const opened: SshConnection[] = [];
+  try {
+    for (const [index, hop] of hops.entries()) {
+      const previous = opened.at(-1);
+      const transport = previous
+        ? await previous.openDirectTcpip({ host: '127.0.0.1', port: 0 }, hop.host, hop.port, hop.connectTimeoutMs).catch((error: unknown) => {
+            throw new FtpfwdError('ERR_FTPFWD_CONNECT', `jump host could not reach ${formatHostPort(hop.host, hop.port)}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+          })
+        : undefined;
+      const connection = await SshConnection.connect({ ...hop, ...(transport ? { transport } : {}) }, log.child({ hop: index + 1 }));
+      log.debug({ hop: index + 1, host: formatHostPort(hop.host, hop.port) }, 'SSH hop connected');
+      opened.push(connection);
+    }
+  } catch (error) {
+    for (const connection of opened.reverse()) connection.close();
+    throw error;
+  }
+  const last = opened.at(-1)!;
+  const before = opened.slice(0, -1);
+  last.onClose(() => {
+    for (const connection of before.reverse()) connection.close();
+  });
+  for (const connection of before) connection.onClose(() => last.close());
+  return last;
+}
