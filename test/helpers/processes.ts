@@ -38,6 +38,8 @@ export interface ProcessHandle {
   waitExit(timeoutMs: number): Promise<ExitStatus>;
   /** Resolves once stdout or stderr matches `pattern`; rejects on exit or timeout. */
   waitForOutput(pattern: RegExp, timeoutMs: number): Promise<void>;
+  /** SIGKILLs the processes this one forked (by their PIDs), leaving this one running. */
+  killChildren(): Promise<void>;
   /** SIGTERM, then SIGKILL after `graceMs`; signals only this process's PID. */
   stop(graceMs?: number): Promise<ExitStatus>;
 }
@@ -233,6 +235,22 @@ class ManagedProcess implements ProcessHandle {
       check();
     });
     return withTimeout(matched, timeoutMs, `${this.label} did not print ${String(pattern)}`);
+  }
+
+  /**
+   * Kills the processes this one forked (a daemon's per-connection
+   * children), by their PIDs, leaving this one running.
+   */
+  async killChildren(): Promise<void> {
+    const family = descendantPids(this.pid);
+    for (const pid of family) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+    await waitUntilGone(family, DESCENDANT_WAIT_MS);
   }
 
   async stop(graceMs = DEFAULT_STOP_GRACE_MS): Promise<ExitStatus> {

@@ -34,6 +34,12 @@ export interface SshdInstance {
   dir: string;
   netns: string | undefined;
   stop(): Promise<void>;
+  /**
+   * Simulates a crash and restart: the daemon and every connection it
+   * serves are killed, and after `downMs` the same server (same port and
+   * host key) starts again.
+   */
+  restart(downMs: number): Promise<void>;
   /** sshd's own log (stderr, LogLevel VERBOSE). */
   log(): string;
 }
@@ -116,9 +122,13 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdInstance> {
     await mkdir(PRIVSEP_DIR, { recursive: true, mode: 0o755 });
     assertSucceeded(await run(SSHD, ['-t', '-f', configFile], { timeoutMs: 15_000 }), 'sshd -t (config check)');
 
-    const started = await startProcess(SSHD, ['-D', '-e', '-f', configFile], { netns: opts.netns });
-    proc = started;
-    await started.waitForOutput(/Server listening on .* port \d+/, START_TIMEOUT_MS);
+    const launch = async (): Promise<ProcessHandle> => {
+      const launched = await startProcess(SSHD, ['-D', '-e', '-f', configFile], { netns: opts.netns });
+      proc = launched;
+      await launched.waitForOutput(/Server listening on .* port \d+/, START_TIMEOUT_MS);
+      return launched;
+    };
+    let started = await launch();
 
     return {
       host,
@@ -133,6 +143,12 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdInstance> {
       stop: async () => {
         await started.stop();
         await removeDir(dir);
+      },
+      restart: async (downMs: number) => {
+        await started.killChildren();
+        await started.stop();
+        await new Promise((resolve) => setTimeout(resolve, downMs));
+        started = await launch();
       },
     };
   } catch (err) {
