@@ -74,7 +74,7 @@ export function parseDestination(text: string): Destination {
   let host = at === -1 ? rest : rest.slice(at + 1);
   if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
   if (!host || /[\s/]/.test(host)) throw usage(`bad destination ${JSON.stringify(text)}`);
-  if (user === '\0') throw usage(`bad destination ${JSON.stringify(text)}: empty user name`);
+  if (user === '') throw usage(`bad destination ${JSON.stringify(text)}: empty user name`);
   return { ...(user === undefined ? {} : { user }), host, ...(port === undefined ? {} : { port }) };
 }
 

@@ -43,6 +43,8 @@ export interface HopContext {
 const HOST_KEY_ALGORITHMS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
 
 const PASSPHRASE_ATTEMPTS = 3;
+/** ConnectTimeout=0 means no limit of our own for TCP; a channel open still gets this one. */
+const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
 
 export function describeHop(hop: SshHopOptions): string {
   return `${hop.username}@${formatHostPort(hop.host, hop.port ?? 22)}`;
@@ -96,7 +98,7 @@ export async function prepareHop(hop: SshHopOptions, context: HopContext): Promi
     // Ask for the key type already on record, as OpenSSH does, so that a
     // server with several host keys is checked against the one we know.
     hostKeyAlgorithms: preferKnownHostKeyAlgorithms(HOST_KEY_ALGORITHMS, knownKeyTypesForHost(known.entries, hop.host, port)),
-    connectTimeoutMs: hop.connectTimeoutMs ?? 15_000,
+    connectTimeoutMs: hop.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     keepaliveIntervalMs: hop.keepaliveIntervalMs ?? 15_000,
     keepaliveCountMax: hop.keepaliveCountMax ?? 3,
   };
@@ -156,7 +158,7 @@ export async function connectThroughHops(hops: Array<Omit<SshConnectOptions, 'tr
     for (const [index, hop] of hops.entries()) {
       const previous = opened.at(-1);
       const transport = previous
-        ? await previous.openDirectTcpip({ host: '127.0.0.1', port: 0 }, hop.host, hop.port, hop.connectTimeoutMs).catch((error: unknown) => {
+        ? await previous.openDirectTcpip({ host: '127.0.0.1', port: 0 }, hop.host, hop.port, hop.connectTimeoutMs > 0 ? hop.connectTimeoutMs : DEFAULT_CONNECT_TIMEOUT_MS).catch((error: unknown) => {
             throw new FtpfwdError('ERR_FTPFWD_CONNECT', `jump host could not reach ${formatHostPort(hop.host, hop.port)}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
           })
         : undefined;
