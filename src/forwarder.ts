@@ -5,6 +5,7 @@ import { FtpfwdError } from './errors.js';
 import type { ActiveStrategy } from './ftp/controlState.js';
 import { silentLogger } from './log.js';
 import { FtpSession, type SessionTimeouts } from './session/ftpSession.js';
+import { emptyStats, type ForwarderStats } from './session/stats.js';
 import type { Prompter } from './ssh/authentication.js';
 import { connectThroughHops, describeHop, prepareHop, type SshHopOptions } from './ssh/hops.js';
 import { DEFAULT_RECONNECT, SshLink, type ReconnectPolicy } from './ssh/sshLink.js';
@@ -50,6 +51,13 @@ export interface ForwarderOptions {
   prompt?: Prompter;
   /** What to do when the SSH connection drops (default: reconnect with backoff). */
   reconnect?: Partial<ReconnectPolicy>;
+  /** Sessions at once; more are answered 421 and closed (default 64). */
+  maxSessions?: number;
+}
+
+export interface CloseOptions {
+  /** Let transfers under way finish for up to this long before closing their sessions (default 0). */
+  graceMs?: number;
 }
 
 export interface BoundListener {
@@ -67,7 +75,10 @@ export interface Forwarder {
   readonly sshTarget: string;
   /** Resolves when the forwarder has stopped, by close() or because SSH dropped. */
   readonly closed: Promise<{ reason: string; error: Error | null }>;
-  close(): Promise<void>;
+  /** Totals so far: sessions, transfers, bytes each way. */
+  readonly stats: Readonly<ForwarderStats>;
+  /** Stops listening at once, then ends every session; idempotent. */
+  close(options?: CloseOptions): Promise<void>;
 }
 
 const DEFAULT_TIMEOUTS: SessionTimeouts = {
@@ -75,7 +86,10 @@ const DEFAULT_TIMEOUTS: SessionTimeouts = {
   connectMs: 15_000,
   acceptMs: 60_000,
   lingerMs: 30_000,
+  idleMs: 30 * 60_000,
 };
+
+const DEFAULT_MAX_SESSIONS = 64;
 
 const DEFAULT_MAX_LINE_LENGTH = 4096;
 
@@ -118,7 +132,10 @@ class ForwarderRuntime implements Forwarder {
   readonly closed: Promise<{ reason: string; error: Error | null }>;
   private readonly servers: Server[] = [];
   private readonly sessions = new Set<FtpSession>();
+  readonly stats: ForwarderStats = emptyStats();
   private sessionCount = 0;
+  /** Clients accepted and waiting for the SSH link. */
+  private pendingSessions = 0;
   private closing: Promise<void> | null = null;
   private resolveClosed!: (outcome: { reason: string; error: Error | null }) => void;
   private readonly timeouts: SessionTimeouts;
@@ -162,19 +179,29 @@ class ForwarderRuntime implements Forwarder {
       socket.destroy();
       return;
     }
+    const maxSessions = this.options.maxSessions ?? DEFAULT_MAX_SESSIONS;
+    if (this.sessions.size + this.pendingSessions >= maxSessions) {
+      this.stats.refusedSessions += 1;
+      this.log.warn({ client: `${socket.remoteAddress}:${socket.remotePort}`, maxSessions }, 'refused a session: too many sessions');
+      refuse(socket, `421 Too many sessions (${maxSessions}); try again later.`);
+      return;
+    }
     this.sessionCount += 1;
+    this.pendingSessions += 1;
     const id = this.sessionCount;
     const log = this.log.child({ session: id });
     // While the link is down, a new client waits for it as long as a
     // connection attempt may take, then gets a 421 rather than silence.
     socket.pause();
     void this.link.acquire(this.timeouts.controlConnectMs).then((ssh) => {
+      this.pendingSessions -= 1;
       if (!ssh || this.closing) {
+        this.stats.refusedSessions += 1;
         log.warn({ client: `${socket.remoteAddress}:${socket.remotePort}` }, 'refused a session: the SSH connection is down');
-        socket.end('421 Service not available: the SSH connection is down; try again shortly.\r\n');
-        setTimeout(() => socket.destroy(), 1_000).unref();
+        refuse(socket, '421 Service not available: the SSH connection is down; try again shortly.');
         return;
       }
+      this.stats.sessions += 1;
       const session = new FtpSession({
         id,
         client: socket,
@@ -187,6 +214,7 @@ class ForwarderRuntime implements Forwarder {
         maxLineLength: this.options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH,
         timeouts: this.timeouts,
         log,
+        stats: this.stats,
       });
       this.sessions.add(session);
       const stopWatching = ssh.onClose(() => session.abort('SSH connection lost', 'the SSH connection was lost.'));
@@ -198,23 +226,30 @@ class ForwarderRuntime implements Forwarder {
     });
   }
 
-  close(): Promise<void> {
-    return this.shutDown('closed', null);
+  close(options: CloseOptions = {}): Promise<void> {
+    return this.shutDown('closed', null, options.graceMs ?? 0);
   }
 
-  shutDown(reason: string, error: Error | null): Promise<void> {
+  shutDown(reason: string, error: Error | null, graceMs = 0): Promise<void> {
     this.closing ??= (async () => {
       const serversClosed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
       const explanation = error ? 'the SSH connection was lost.' : 'the forwarder is shutting down.';
-      for (const session of this.sessions) session.abort(reason, explanation);
-      await Promise.all(this.sessions.size > 0 ? [...this.sessions].map((session) => session.closed) : []);
+      if (graceMs > 0 && this.sessions.size > 0) this.log.info({ sessions: this.sessions.size, graceMs }, 'shutting down: letting transfers finish');
+      await Promise.all([...this.sessions].map((session) => session.shutDown(error ? 0 : graceMs, explanation)));
       this.link.close();
       await Promise.all(serversClosed);
-      this.log.info({ reason }, 'forwarder stopped');
+      this.log.info({ reason, ...this.stats }, 'forwarder stopped');
       this.resolveClosed({ reason, error });
     })();
     return this.closing;
   }
+}
+
+/** Turns a client away with a reply, then closes; bounded so a silent client cannot hold the socket. */
+function refuse(socket: Socket, reply: string): void {
+  socket.on('error', () => undefined);
+  socket.end(`${reply}\r\n`);
+  setTimeout(() => socket.destroy(), 1_000).unref();
 }
 
 function chooseActiveStrategy(options: ForwarderOptions, forward: ForwardSpec): ActiveStrategy {

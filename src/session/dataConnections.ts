@@ -20,36 +20,38 @@ export interface Closable {
   close(): void;
 }
 
+/** What one data connection carried, reported when it ends. */
+export interface TransferRecord {
+  bytesToServer: number;
+  bytesToClient: number;
+  durationMs: number;
+  /** Why it ended early; null when both sides finished. */
+  error: string | null;
+}
+
 export interface DataContext {
   ssh: SshConnection;
   log: Logger;
   timeouts: DataTimeouts;
   /** Registers a live data connection with its session, which closes it on session end. */
   track(closable: Closable): () => void;
+  /** A relay started carrying bytes; `done` is called once when it ends. */
+  transferStarted(): { done(record: TransferRecord): void };
 }
 
-/**
- * Carries one relayed data connection and logs it when it ends. The log line
- * is the user's record of a transfer: mode, bytes each way, duration.
- */
+/** Carries one relayed data connection and reports it to its session when it ends. */
 function superviseRelay(context: DataContext, running: Relay): void {
   const untrack = context.track({ close: () => running.abort(new Error('session closed')) });
+  const transfer = context.transferStarted();
   void running.done.then((result: RelayResult) => {
     untrack();
-    const fields = {
-      direction: transferDirection(result),
+    transfer.done({
       bytesToServer: result.bytesToRemote,
       bytesToClient: result.bytesToLocal,
       durationMs: result.durationMs,
-    };
-    if (result.error) context.log.warn({ ...fields, reason: result.error.message }, 'data connection failed');
-    else context.log.info(fields, 'data connection closed');
+      error: result.error?.message ?? null,
+    });
   });
-}
-
-function transferDirection(result: RelayResult): 'download' | 'upload' | 'both' | 'none' {
-  if (result.bytesToLocal > 0) return result.bytesToRemote > 0 ? 'both' : 'download';
-  return result.bytesToRemote > 0 ? 'upload' : 'none';
 }
 
 export interface PassiveListenerRequest {

@@ -6,6 +6,7 @@ import { describeCommandForLog, parseCommandLine, stripTelnetInterrupt } from '.
 import { ControlState, LOCAL_REPLIES, normalizeAddress, type Action, type ActiveStrategy, type Step } from '../ftp/controlState.js';
 import { LineFramer, withCrlf } from '../ftp/lineFramer.js';
 import type { SshConnection } from '../ssh/sshConnection.js';
+import { addTransfer, transferDirection, transferRate, type ForwarderStats } from './stats.js';
 import {
   ActiveDataForward,
   connectConvertedActive,
@@ -13,11 +14,14 @@ import {
   type Closable,
   type DataContext,
   type DataTimeouts,
+  type TransferRecord,
 } from './dataConnections.js';
 
 export interface SessionTimeouts extends DataTimeouts {
   /** How long the SSH server may take to open the control channel. */
   controlConnectMs: number;
+  /** A session with no control traffic and no transfer for this long is closed; 0: never. */
+  idleMs: number;
 }
 
 export interface SessionOptions {
@@ -35,6 +39,8 @@ export interface SessionOptions {
   maxLineLength: number;
   timeouts: SessionTimeouts;
   log: Logger;
+  /** Totals shared by all sessions of the forwarder. */
+  stats: ForwarderStats;
 }
 
 /** Lines waiting while an earlier line's data connection is being set up. */
@@ -69,6 +75,12 @@ export class FtpSession {
   private readonly log: Logger;
   private readonly dataContext: DataContext;
   private dataCount = 0;
+  private activeTransfers = 0;
+  /** The last RETR/STOR/LIST... seen, named in the transfer's log line. */
+  private lastTransferCommand: string | null = null;
+  private idleTimer: NodeJS.Timeout | undefined;
+  /** Set while shutting down gracefully: called when the last transfer ends. */
+  private onTransfersDone: (() => void) | null = null;
   private resolveClosed!: () => void;
   /** Resolves once the session has ended and everything it owned is closed. */
   readonly closed = new Promise<void>((resolve) => {
@@ -93,6 +105,7 @@ export class FtpSession {
         this.dataConnections.add(closable);
         return () => this.dataConnections.delete(closable);
       },
+      transferStarted: () => this.transferStarted(this.log),
     };
   }
 
@@ -122,6 +135,7 @@ export class FtpSession {
       return;
     }
     this.channel = channel;
+    this.touch();
     this.serverLines.attach(channel);
     channel.on('error', (error: Error) => this.close(`SSH channel error: ${error.message}`));
     // Replies still queued (a 221 after QUIT, say) go out before the close.
@@ -143,6 +157,7 @@ export class FtpSession {
   }
 
   private async onClientLine(line: Buffer): Promise<void> {
+    this.touch();
     if (this.state.pendingCount >= MAX_PENDING_COMMANDS) {
       this.sayGoodbye(`421 Too many commands awaiting a reply (${MAX_PENDING_COMMANDS}); closing.`);
       this.close('client pipelined too many commands');
@@ -150,6 +165,7 @@ export class FtpSession {
     }
     const command = parseCommandLine(stripTelnetInterrupt(line));
     if (this.log.isLevelEnabled('debug')) this.log.debug({ command: describeCommandForLog(command) }, 'client command');
+    if (command.kind === 'command' && TRANSFER_VERBS.has(command.verb)) this.lastTransferCommand = describeCommandForLog(command);
     if (command.kind === 'command' && TRANSFER_VERBS.has(command.verb) && this.latestDataSetup) {
       // The data channel was requested a round trip ago, so this rarely
       // waits. If SSH refused it, fail now instead of leaving the server
@@ -165,6 +181,7 @@ export class FtpSession {
   }
 
   private async onServerLine(line: Buffer): Promise<void> {
+    this.touch();
     if (this.log.isLevelEnabled('debug')) this.log.debug({ reply: line.toString('latin1') }, 'server reply');
     await this.apply(this.state.onServerLine(line));
   }
@@ -262,8 +279,10 @@ export class FtpSession {
 
   private dataLogContext(mode: 'passive' | 'active-forward' | 'active-converted'): DataContext {
     this.dataCount += 1;
-    return { ...this.dataContext, log: this.log.child({ data: this.dataCount, mode }) };
+    const log = this.log.child({ data: this.dataCount, mode });
+    return { ...this.dataContext, log, transferStarted: () => this.transferStarted(log) };
   }
+
 
   private onClientFramingError(kind: 'overflow'): void {
     this.sayGoodbye(`500 Command line too long (over ${this.options.maxLineLength} bytes); closing.`);
@@ -279,6 +298,75 @@ export class FtpSession {
     if (!this.isClosed && this.client.writable) this.client.write(withCrlf(Buffer.from(text, 'latin1')));
   }
 
+  private transferStarted(log: Logger): { done(record: TransferRecord): void } {
+    this.activeTransfers += 1;
+    let reported = false;
+    return {
+      done: (record) => {
+        if (reported) return;
+        reported = true;
+        this.activeTransfers -= 1;
+        this.reportTransfer(record, log);
+        this.touch();
+        if (this.activeTransfers === 0) this.onTransfersDone?.();
+      },
+    };
+  }
+
+  private reportTransfer(record: TransferRecord, log: Logger): void {
+    addTransfer(this.options.stats, record);
+    const fields = {
+      command: this.lastTransferCommand ?? undefined,
+      direction: transferDirection(record),
+      bytesToServer: record.bytesToServer,
+      bytesToClient: record.bytesToClient,
+      durationMs: record.durationMs,
+      rateMBps: transferRate(record),
+    };
+    if (record.error) log.warn({ ...fields, reason: record.error }, 'transfer failed');
+    else log.info(fields, 'transfer done');
+  }
+
+  /** Restarts the idle clock: called on every control line and at the end of each transfer. */
+  private touch(): void {
+    const { idleMs } = this.options.timeouts;
+    if (idleMs <= 0 || this.isClosed) return;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => this.onIdle(), idleMs);
+    this.idleTimer.unref();
+  }
+
+  private onIdle(): void {
+    // A long transfer is activity even when the control connection is silent.
+    if (this.activeTransfers > 0) return this.touch();
+    this.sayGoodbye(`421 Idle timeout (${Math.round(this.options.timeouts.idleMs / 1000)} s); closing control connection.`);
+    this.close('idle timeout');
+  }
+
+  /**
+   * Ends the session for a graceful shutdown: at once when no transfer is
+   * under way, else when the last one ends or after graceMs, whichever
+   * comes first. Either way the client gets a 421.
+   */
+  async shutDown(graceMs: number, explanation: string): Promise<void> {
+    if (this.isClosed) return;
+    if (this.activeTransfers > 0 && graceMs > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        timer.unref();
+        this.onTransfersDone = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        void this.closed.then(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    this.abort('forwarder shutting down', explanation);
+  }
+
   private closeDataConnections(): void {
     for (const closable of this.dataConnections) closable.close();
     this.dataConnections.clear();
@@ -290,6 +378,7 @@ export class FtpSession {
   close(reason: string): void {
     if (this.closeReason !== null) return;
     this.closeReason = reason;
+    clearTimeout(this.idleTimer);
     this.clientLines.stop();
     this.serverLines.stop();
     this.closeDataConnections();
@@ -299,7 +388,7 @@ export class FtpSession {
     const linger = setTimeout(() => this.client.destroy(), this.options.timeouts.lingerMs);
     linger.unref();
     this.client.once('close', () => clearTimeout(linger));
-    this.log.info({ reason, durationMs: Date.now() - this.startedAt }, 'session closed');
+    this.log.info({ reason, durationMs: Date.now() - this.startedAt, dataConnections: this.dataCount }, 'session closed');
     this.resolveClosed();
   }
 }

@@ -157,7 +157,7 @@ describe('ftpfwd through real OpenSSH to real vsftpd on loopback', () => {
       });
     }
     it('logs that the conversion path was taken', () => {
-      const modes = viaConversion.logs().filter((record) => record['msg'] === 'data connection closed').map((record) => record['mode']);
+      const modes = viaConversion.logs().filter((record) => record['msg'] === 'transfer done').map((record) => record['mode']);
       assert.ok(modes.includes('active-converted'), `data connection modes logged: ${modes.join(', ')}`);
       assert.ok(!modes.includes('active-forward'));
     });
@@ -225,6 +225,20 @@ describe('ftpfwd through real OpenSSH to real vsftpd on loopback', () => {
       } finally {
         control.close();
       }
+    });
+
+    it('logs each transfer with its command, direction, bytes and rate', () => {
+      const transfers = viaForward.logs().filter((record) => record['msg'] === 'transfer done');
+      const download = transfers.find((record) => record['command'] === 'RETR large.bin' && record['mode'] === 'passive');
+      assert.ok(download, `no passive RETR large.bin among ${transfers.length} transfers`);
+      assert.equal(download['direction'], 'download');
+      assert.equal(download['bytesToClient'], SIZES.large);
+      assert.equal(download['bytesToServer'], 0);
+      assert.equal(typeof download['durationMs'], 'number');
+      assert.equal(typeof download['rateMBps'], 'number');
+      const upload = transfers.find((record) => typeof record['command'] === 'string' && String(record['command']).startsWith('STOR') && record['bytesToServer'] === SIZES.large);
+      assert.ok(upload, 'no upload of the large file logged');
+      assert.equal(upload['direction'], 'upload');
     });
 
     it('never logs the password', () => {
