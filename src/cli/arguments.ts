@@ -1,6 +1,5 @@
 import { FtpfwdError } from '../errors.js';
 import type { ForwardSpec } from '../forwarder.js';
-import { parseStrictHostKeyChecking, type StrictHostKeyChecking } from '../ssh/hostKeyVerifier.js';
 
 function usage(message: string): FtpfwdError {
   return new FtpfwdError('ERR_FTPFWD_USAGE', message);
@@ -76,90 +75,4 @@ export function parseDestination(text: string): Destination {
   if (!host || /[\s/]/.test(host)) throw usage(`bad destination ${JSON.stringify(text)}`);
   if (user === '') throw usage(`bad destination ${JSON.stringify(text)}: empty user name`);
   return { ...(user === undefined ? {} : { user }), host, ...(port === undefined ? {} : { port }) };
-}
-
-/** Settings that `-o Key=Value` may carry, named as in ssh_config(5). */
-export interface SshOptionOverrides {
-  user?: string;
-  port?: number;
-  identityFiles?: string[];
-  knownHostsFiles?: string[];
-  strictHostKeyChecking?: StrictHostKeyChecking;
-  connectTimeoutSeconds?: number;
-  serverAliveIntervalSeconds?: number;
-  serverAliveCountMax?: number;
-  batchMode?: boolean;
-}
-
-function parseYesNo(key: string, value: string): boolean {
-  const lower = value.toLowerCase();
-  if (lower === 'yes') return true;
-  if (lower === 'no') return false;
-  throw usage(`-o ${key} takes yes or no, not ${JSON.stringify(value)}`);
-}
-
-/** A bad value on the command line is a usage error (exit 2), like any other bad -o value. */
-function parseStrictHostKeyCheckingOption(value: string): StrictHostKeyChecking {
-  try {
-    return parseStrictHostKeyChecking(value);
-  } catch (error) {
-    if (error instanceof FtpfwdError) throw usage(error.message);
-    throw error;
-  }
-}
-
-function parseCount(key: string, value: string): number {
-  if (!/^\d{1,6}$/.test(value)) throw usage(`-o ${key} takes a whole number, not ${JSON.stringify(value)}`);
-  return Number(value);
-}
-
-/**
- * Applies `-o` options in order. ssh(1) lets the first value of a key win;
- * for the command line we do the same so that `-o` behaves as users expect.
- */
-export function parseSshOptions(entries: readonly string[]): SshOptionOverrides {
-  const result: SshOptionOverrides = {};
-  const seen = new Set<string>();
-  for (const entry of entries) {
-    const match = /^\s*([A-Za-z]+)\s*(?:=\s*|\s+)(.*?)\s*$/.exec(entry);
-    if (!match) throw usage(`bad -o option ${JSON.stringify(entry)}: use Key=Value`);
-    const key = match[1]!.toLowerCase();
-    const value = match[2]!;
-    if (value === '') throw usage(`-o ${match[1]} needs a value`);
-    const repeatable = key === 'identityfile';
-    if (seen.has(key) && !repeatable) continue;
-    seen.add(key);
-    switch (key) {
-      case 'user':
-        result.user = value;
-        break;
-      case 'port':
-        result.port = parsePort(value, 'SSH port', false);
-        break;
-      case 'identityfile':
-        result.identityFiles = [...(result.identityFiles ?? []), value];
-        break;
-      case 'userknownhostsfile':
-        result.knownHostsFiles = value.split(/\s+/);
-        break;
-      case 'stricthostkeychecking':
-        result.strictHostKeyChecking = parseStrictHostKeyCheckingOption(value);
-        break;
-      case 'connecttimeout':
-        result.connectTimeoutSeconds = parseCount(match[1]!, value);
-        break;
-      case 'serveraliveinterval':
-        result.serverAliveIntervalSeconds = parseCount(match[1]!, value);
-        break;
-      case 'serveralivecountmax':
-        result.serverAliveCountMax = parseCount(match[1]!, value);
-        break;
-      case 'batchmode':
-        result.batchMode = parseYesNo(match[1]!, value);
-        break;
-      default:
-        throw usage(`unsupported -o option ${match[1]}`);
-    }
-  }
-  return result;
 }

@@ -1,82 +1,22 @@
-import { Command, CommanderError, Option } from 'commander';
-import { createRequire } from 'node:module';
+import { CommanderError } from 'commander';
+import { createWriteStream } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import type { LevelWithSilent, Logger } from 'pino';
 import { EXIT_CODES, exitCodeFor, FtpfwdError, isFtpfwdError } from '../errors.js';
-import { startForwarder, type ActiveMode, type Forwarder, type ForwarderOptions } from '../forwarder.js';
-import { createLogger, type LogFormat } from '../log.js';
+import { startForwarder, type Forwarder, type ForwarderOptions } from '../forwarder.js';
+import { createLogger } from '../log.js';
+import { loadSshConfig } from '../ssh/sshConfig.js';
 import { formatHostPort } from '../ssh/sshConnection.js';
-import { parseDestination, parseForwardSpec, parseSshOptions, parseSshPort } from './arguments.js';
+import { parseDestination, parseForwardSpec, parseSshPort } from './arguments.js';
+import { BACKGROUND_CHILD_ENV, goToBackground, reportToForeground } from './background.js';
+import { buildProgram, type CliOptions } from './program.js';
+import { ReadinessFiles } from './readiness.js';
+import { runCommand } from './runCommand.js';
+import { readSecret } from './secrets.js';
+import { resolveSshTarget, type Environment } from './sshTarget.js';
+import { createTerminalPrompter } from './terminalPrompt.js';
 
-interface CliOptions {
-  L: string[];
-  port?: string;
-  login?: string;
-  identity: string[];
-  o: string[];
-  activeAddress?: string;
-  activeMode: ActiveMode;
-  honourPassiveAddress?: boolean;
-  verbose: number;
-  quiet?: boolean;
-  logFormat?: LogFormat;
-}
-
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
-
-function version(): string {
-  const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
-  return pkg.version;
-}
-
-const EXIT_CODE_HELP = `
-Exit codes:
-  0  stopped cleanly (SIGINT/SIGTERM)
-  1  unexpected internal error
-  2  bad command line
-  3  bad configuration (e.g. unreadable key or known_hosts file)
-  4  SSH host name could not be resolved
-  5  SSH connection refused, timed out or lost
-  6  SSH host key unknown, changed or revoked
-  7  SSH authentication failed
-  8  the SSH server refused a forward
-  9  a local listener could not be opened
-
-Examples:
-  ftpfwd -L 2121:ftp.internal:21 deploy@bastion
-  curl ftp://user:pass@127.0.0.1:2121/file.txt -o file.txt
-  ftpfwd -L 0:localhost:21 -o StrictHostKeyChecking=accept-new bastion`;
-
-function buildProgram(): Command {
-  return new Command()
-    .name('ftpfwd')
-    .description('Carry FTP, control and data connections in passive and active mode, through one SSH connection.')
-    .usage('[options] [user@]sshhost')
-    .argument('<destination>', 'SSH server, as [user@]host or ssh://[user@]host[:port]')
-    .option('-L <spec>', 'local FTP listener [bind_address:]port:ftp_host:ftp_port (repeatable; ftp_host is resolved by the SSH server; port 0 picks a free one)', collect, [])
-    .option('-p, --port <port>', 'SSH port (default 22)')
-    .option('-l, --login <user>', 'SSH user name')
-    .option('-i, --identity <file>', 'private key file (repeatable); ssh-agent (SSH_AUTH_SOCK) is tried as well', collect, [])
-    .option('-o <option>', 'ssh_config option Key=Value: StrictHostKeyChecking, UserKnownHostsFile, IdentityFile, User, Port, ConnectTimeout, ServerAliveInterval, ServerAliveCountMax, BatchMode (repeatable)', collect, [])
-    .option('--active-address <addr>', "address on the SSH server's side that the FTP server connects to in active mode")
-    .addOption(new Option('--active-mode <mode>', 'how PORT/EPRT are carried').choices(['auto', 'forward', 'convert']).default('auto'))
-    .option('--honour-passive-address', "connect data channels to the address in the server's 227 reply instead of the FTP host")
-    .option('-v, --verbose', 'more logging (-v debug, -vv trace)', (_value: string, previous: number) => previous + 1, 0)
-    .option('-q, --quiet', 'log only errors')
-    .addOption(new Option('--log-format <format>', 'log format (default: pretty on a terminal, json otherwise)').choices(['pretty', 'json']))
-    .version(version(), '-V, --version')
-    .addHelpText('after', EXIT_CODE_HELP)
-    .exitOverride()
-    .configureOutput({
-      writeErr: (text) => process.stderr.write(text),
-      // Like every other failure: one line on stderr, starting with "ftpfwd:".
-      outputError: (text, write) => write(`ftpfwd: ${oneLine(text.replace(/^error: /, ''))} (run ftpfwd --help for usage)\n`),
-    });
-}
-
-function oneLine(text: string): string {
-  return text.trim().replace(/\s*\n\s*/g, ' ');
-}
+const DEFAULT_SHUTDOWN_TIMEOUT_S = 30;
 
 function logLevel(options: CliOptions): LevelWithSilent {
   if (options.quiet) return 'error';
@@ -85,46 +25,81 @@ function logLevel(options: CliOptions): LevelWithSilent {
   return 'info';
 }
 
-function seconds(value: number | undefined): number | undefined {
-  return value === undefined ? undefined : value * 1000;
+function wholeNumber(text: string | undefined, what: string): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d{1,9}$/.test(text)) throw new FtpfwdError('ERR_FTPFWD_USAGE', `${what} takes a whole number, not ${JSON.stringify(text)}`);
+  return Number(text);
 }
 
-/** Turns the parsed command line into library options: the only place that reads the environment. */
-export function toForwarderOptions(destinationText: string, options: CliOptions, logger: Logger): ForwarderOptions {
-  const destination = parseDestination(destinationText);
-  const overrides = parseSshOptions(options.o);
+function createCliLogger(options: CliOptions): Logger {
+  const level = logLevel(options);
+  if (options.logFile) {
+    const destination = createWriteStream(options.logFile, { flags: 'a' });
+    return createLogger({ level, format: options.logFormat ?? 'json', destination });
+  }
+  return createLogger({ level, format: options.logFormat ?? (process.stderr.isTTY ? 'pretty' : 'json') });
+}
+
+/** Turns the command line (and ssh_config) into library options: the only place that reads the environment. */
+export async function toForwarderOptions(destinationText: string, options: CliOptions, logger: Logger, environment: Environment): Promise<ForwarderOptions> {
   const forwards = options.L.map(parseForwardSpec);
   if (forwards.length === 0) throw new FtpfwdError('ERR_FTPFWD_USAGE', 'no forward given: use -L [bind_address:]port:ftp_host:ftp_port');
-  const home = homedir();
-  const expandHome = (path: string): string => (path === '~' || path.startsWith('~/') ? home + path.slice(1) : path);
-  const port = options.port !== undefined ? parseSshPort(options.port) : (destination.port ?? overrides.port);
-  const identityFiles = [...options.identity, ...(overrides.identityFiles ?? [])].map(expandHome);
-  return {
-    ssh: {
-      host: destination.host,
-      port: port ?? 22,
-      username: options.login ?? destination.user ?? overrides.user ?? userInfo().username,
-      identityFiles,
-      useDefaultIdentities: true,
-      agentSocket: process.env['SSH_AUTH_SOCK'] || undefined,
-      knownHostsFiles: overrides.knownHostsFiles?.map(expandHome),
-      strictHostKeyChecking: overrides.strictHostKeyChecking,
-      connectTimeoutMs: seconds(overrides.connectTimeoutSeconds),
-      keepaliveIntervalMs: seconds(overrides.serverAliveIntervalSeconds),
-      keepaliveCountMax: overrides.serverAliveCountMax,
+  const { homeDir, env } = environment;
+  const expandHome = (path: string): string => (path === '~' || path.startsWith('~/') ? homeDir + path.slice(1) : path);
+  const config = await loadSshConfig({ homeDir, ...(options.F === undefined ? {} : { file: expandHome(options.F) }) });
+  const target = resolveSshTarget(
+    config,
+    {
+      destination: parseDestination(destinationText),
+      ...(options.login === undefined ? {} : { login: options.login }),
+      ...(options.port === undefined ? {} : { port: parseSshPort(options.port) }),
+      identityFiles: options.identity.map(expandHome),
+      options: options.o,
+      ...(options.J === undefined ? {} : { jump: options.J }),
+      password: await readSecret('password', options.passwordFile, options.passwordEnv, env),
+      passphrase: await readSecret('passphrase', options.passphraseFile, options.passphraseEnv, env),
     },
+    environment,
+  );
+  for (const option of target.unsupported) {
+    if (option.key.toLowerCase() === 'proxycommand') {
+      throw new FtpfwdError('ERR_FTPFWD_CONFIG', `ProxyCommand (${option.file}${option.line ? `:${option.line}` : ''}) is not supported; use ProxyJump (-J) instead`);
+    }
+    if (option.securityRelevant) {
+      logger.warn({ option: option.key, value: option.value, file: option.file, line: option.line }, `ssh_config option ${option.key} is not supported and is ignored`);
+    }
+  }
+  const timeouts = {
+    ...(options.idleTimeout === undefined ? {} : { idleMs: wholeNumber(options.idleTimeout, '--idle-timeout')! * 1000 }),
+    ...(options.acceptTimeout === undefined ? {} : { acceptMs: Math.max(1, wholeNumber(options.acceptTimeout, '--accept-timeout')!) * 1000 }),
+  };
+  const maxSessions = wholeNumber(options.maxSessions, '--max-sessions');
+  if (maxSessions === 0) throw new FtpfwdError('ERR_FTPFWD_USAGE', '--max-sessions must be at least 1');
+  return {
+    ssh: target.ssh,
     forwards,
     activeMode: options.activeMode,
     activeAddress: options.activeAddress,
     honourPassiveAddress: options.honourPassiveAddress ?? false,
     logger,
-    homeDir: home,
+    homeDir,
+    timeouts,
+    ...(maxSessions === undefined ? {} : { maxSessions }),
+    reconnect: { enabled: !options.exitOnDisconnect },
+    // BatchMode and a background process have nobody to ask.
+    ...(target.batchMode || options.background || env[BACKGROUND_CHILD_ENV] ? {} : { prompt: createTerminalPrompter() }),
   };
 }
 
 function describeError(error: unknown): string {
   if (isFtpfwdError(error)) return error.message;
   return error instanceof Error ? `internal error: ${error.message}` : `internal error: ${String(error)}`;
+}
+
+function listeningLines(forwarder: Forwarder): string {
+  return forwarder.listeners
+    .map(({ host, port, forward }) => `ftpfwd: listening on ${formatHostPort(host, port)} -> ${formatHostPort(forward.ftpHost, forward.ftpPort)} via ${forwarder.sshTarget}\n`)
+    .join('');
 }
 
 /** Runs the command line; resolves with the process exit code. */
@@ -137,36 +112,80 @@ export async function run(argv: string[]): Promise<number> {
     throw error;
   }
   const options = program.opts<CliOptions>();
-  const logger = createLogger({ level: logLevel(options), format: options.logFormat ?? (process.stderr.isTTY ? 'pretty' : 'json') });
+  const [destination, command] = program.processedArgs as [string, string[]];
+  const inBackground = process.env[BACKGROUND_CHILD_ENV] === '1';
+  if (options.background && command.length > 0) {
+    process.stderr.write('ftpfwd: -f and a command to run cannot be combined\n');
+    return EXIT_CODES.usage;
+  }
+  if (options.background) return goToBackground(argv);
+
+  const logger = createCliLogger(options);
+  const environment: Environment = { localUser: userInfo().username, homeDir: homedir(), env: process.env };
+  const readiness = new ReadinessFiles(options.readyFile, options.pidFile);
 
   let forwarder: Forwarder;
   try {
-    forwarder = await startForwarder(toForwarderOptions(program.args[0]!, options, logger));
+    forwarder = await startForwarder(await toForwarderOptions(destination, options, logger, environment));
   } catch (error) {
     process.stderr.write(`ftpfwd: ${describeError(error)}\n`);
     if (!isFtpfwdError(error)) logger.debug({ err: error }, 'startup failed');
-    return exitCodeFor(error);
+    const exitCode = exitCodeFor(error);
+    if (inBackground) reportToForeground({ kind: 'failed', exitCode });
+    return exitCode;
   }
 
-  // Before the listening lines: whoever waits for them may signal at once.
-  const stop = (): void => void forwarder.close();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  const graceMs = (wholeNumber(options.shutdownTimeout, '--shutdown-timeout') ?? DEFAULT_SHUTDOWN_TIMEOUT_S) * 1000;
+  const running = command.length > 0 ? runCommand(command, forwarder.listeners, process.env) : null;
+  // Signals are handled before anything announces readiness: whoever
+  // waits for it may signal at once.
+  let signalled = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signalled += 1;
+    if (running) return running.signal(signal);
+    // A second signal means "now": no more waiting for transfers.
+    void forwarder.close({ graceMs: signalled > 1 ? 0 : graceMs });
+    if (signalled > 1) logger.warn('second signal: closing without waiting for transfers');
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const signal of signals) process.on(signal, onSignal);
 
-  for (const listener of forwarder.listeners) {
-    const { forward } = listener;
-    process.stdout.write(
-      `ftpfwd: listening on ${formatHostPort(listener.host, listener.port)} -> ${formatHostPort(forward.ftpHost, forward.ftpPort)} via ${forwarder.sshTarget}\n`,
-    );
+  try {
+    await readiness.markReady(forwarder.listeners);
+  } catch (error) {
+    process.stderr.write(`ftpfwd: cannot write ready or pid file: ${describeError(error)}\n`);
+    running?.signal('SIGTERM');
+    await forwarder.close();
+    return EXIT_CODES.config;
   }
-  const outcome = await forwarder.closed;
-  process.removeListener('SIGINT', stop);
-  process.removeListener('SIGTERM', stop);
-  if (outcome.error) {
-    process.stderr.write(`ftpfwd: ${describeError(outcome.error)}\n`);
-    return exitCodeFor(outcome.error);
+  const ports = forwarder.listeners.map((listener) => `${listener.port}\n`).join('');
+  // stdout belongs to the command when there is one, and to --print-port when asked.
+  const announcement = options.printPort ? ports : listeningLines(forwarder);
+  if (inBackground) reportToForeground({ kind: 'ready', stdout: announcement });
+  else if (running) process.stderr.write(listeningLines(forwarder));
+  else process.stdout.write(announcement);
+
+  let exitCode: number;
+  if (running) {
+    const outcome = await Promise.race([running.exitCode.then((code) => ({ kind: 'command' as const, code })), forwarder.closed.then((closed) => ({ kind: 'tunnel' as const, closed }))]);
+    if (outcome.kind === 'command') {
+      await forwarder.close({ graceMs: 0 });
+      exitCode = outcome.code;
+    } else {
+      // The tunnel is gone for good: the command cannot succeed through it.
+      process.stderr.write(`ftpfwd: ${describeError(outcome.closed.error ?? new Error('tunnel closed'))}\n`);
+      running.signal('SIGTERM');
+      await running.exitCode;
+      exitCode = outcome.closed.error ? exitCodeFor(outcome.closed.error) : EXIT_CODES.failure;
+    }
+  } else {
+    const outcome = await forwarder.closed;
+    if (outcome.error) process.stderr.write(`ftpfwd: ${describeError(outcome.error)}\n`);
+    exitCode = outcome.error ? exitCodeFor(outcome.error) : EXIT_CODES.ok;
   }
-  return EXIT_CODES.ok;
+  for (const signal of signals) process.removeListener(signal, onSignal);
+  await readiness.remove();
+  return exitCode;
 }
 
 export function main(argv: string[]): void {

@@ -12,8 +12,10 @@ export interface SshHopOptions {
   host: string;
   port?: number;
   username: string;
-  /** Private key files named by the user; a missing one is an error. */
+  /** Private key files named by the user (-i); a missing one is an error. */
   identityFiles?: string[];
+  /** Key files from configuration (ssh_config IdentityFile); missing ones are passed over. */
+  optionalIdentityFiles?: string[];
   /** Also try ~/.ssh/id_rsa, id_ecdsa, id_ed25519 when present (default true). */
   useDefaultIdentities?: boolean;
   /** Passphrase for encrypted identity files; without it, `prompt` is asked. */
@@ -58,8 +60,10 @@ export async function prepareHop(hop: SshHopOptions, context: HopContext): Promi
   const port = hop.port ?? 22;
   const target = describeHop(hop);
   const identities = [
-    ...(await loadIdentityFiles(hop.identityFiles ?? [], true, hop, context)),
-    ...(hop.useDefaultIdentities ?? true ? await loadIdentityFiles(defaultIdentityFiles(context.homeDir), false, hop, context) : []),
+    ...(await loadIdentityFiles(hop.identityFiles ?? [], { explicit: true, mayPrompt: true }, hop, context)),
+    ...(await loadIdentityFiles(hop.optionalIdentityFiles ?? [], { explicit: false, mayPrompt: true }, hop, context)),
+    // Default keys are not worth a prompt at start-up: an agent usually holds them.
+    ...(hop.useDefaultIdentities ?? true ? await loadIdentityFiles(defaultIdentityFiles(context.homeDir), { explicit: false, mayPrompt: false }, hop, context) : []),
   ];
   const knownHostsFiles = hop.knownHostsFiles ?? [join(context.homeDir, '.ssh', 'known_hosts')];
   const known = await readKnownHostsFiles(knownHostsFiles);
@@ -104,10 +108,16 @@ export async function prepareHop(hop: SshHopOptions, context: HopContext): Promi
   };
 }
 
-async function loadIdentityFiles(paths: readonly string[], explicit: boolean, hop: SshHopOptions, context: HopContext): Promise<SshIdentity[]> {
+interface IdentityPolicy {
+  /** Named by the user: missing or locked is an error, not a skip. */
+  explicit: boolean;
+  mayPrompt: boolean;
+}
+
+async function loadIdentityFiles(paths: readonly string[], policy: IdentityPolicy, hop: SshHopOptions, context: HopContext): Promise<SshIdentity[]> {
   const identities: SshIdentity[] = [];
   for (const path of paths) {
-    const identity = await loadWithPassphrase(path, explicit, hop, context);
+    const identity = await loadWithPassphrase(path, policy, hop, context);
     if (identity) identities.push(identity);
   }
   return identities;
@@ -118,7 +128,8 @@ async function loadIdentityFiles(paths: readonly string[], explicit: boolean, ho
  * was given. Default keys that are missing or cannot be unlocked are
  * passed over (an agent may hold them); named ones are errors.
  */
-async function loadWithPassphrase(path: string, explicit: boolean, hop: SshHopOptions, context: HopContext): Promise<SshIdentity | null> {
+async function loadWithPassphrase(path: string, policy: IdentityPolicy, hop: SshHopOptions, context: HopContext): Promise<SshIdentity | null> {
+  const { explicit } = policy;
   let passphrase = hop.passphrase;
   for (let attempt = 0; ; attempt += 1) {
     try {
@@ -128,7 +139,7 @@ async function loadWithPassphrase(path: string, explicit: boolean, hop: SshHopOp
       if (!isFtpfwdError(error)) throw error;
       if (error.code === 'ERR_FTPFWD_CONFIG' && error.details['reason'] === 'not-found' && !explicit) return null;
       if (error.code !== 'ERR_FTPFWD_AUTH') throw error;
-      const canAsk = context.prompt !== undefined && attempt < PASSPHRASE_ATTEMPTS;
+      const canAsk = policy.mayPrompt && context.prompt !== undefined && attempt < PASSPHRASE_ATTEMPTS;
       if (!canAsk) {
         if (!explicit) {
           context.log.debug({ path }, 'skipping encrypted default identity: no passphrase');

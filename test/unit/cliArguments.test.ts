@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseDestination, parseForwardSpec, parseSshOptions, type Destination, type SshOptionOverrides } from '../../src/cli/arguments.js';
+import { parseDestination, parseForwardSpec, type Destination } from '../../src/cli/arguments.js';
+import { parseOptionOverrides, resolveSshTarget, type SshCommandLine } from '../../src/cli/sshTarget.js';
+import { loadSshConfig } from '../../src/ssh/sshConfig.js';
+import type { SshOptions } from '../../src/forwarder.js';
 import { FtpfwdError } from '../../src/errors.js';
 import type { ForwardSpec } from '../../src/forwarder.js';
 
@@ -111,106 +114,94 @@ describe('parseDestination', () => {
   }
 });
 
-describe('parseSshOptions', () => {
-  const cases: Array<Case<string[], SshOptionOverrides>> = [
-    { title: 'no options', input: [], expected: { value: {} } },
-    { title: 'Key=Value', input: ['User=deploy'], expected: { value: { user: 'deploy' } } },
-    { title: 'Key Value', input: ['User deploy'], expected: { value: { user: 'deploy' } } },
-    { title: 'spaces around =', input: ['User = deploy'], expected: { value: { user: 'deploy' } } },
-    { title: 'surrounding spaces', input: ['  User=deploy  '], expected: { value: { user: 'deploy' } } },
-    { title: 'lower-case key', input: ['user=deploy'], expected: { value: { user: 'deploy' } } },
-    { title: 'upper-case key', input: ['USER=deploy'], expected: { value: { user: 'deploy' } } },
-    { title: 'the value keeps its case', input: ['User=Deploy'], expected: { value: { user: 'Deploy' } } },
-    { title: 'Port', input: ['Port=2222'], expected: { value: { port: 2222 } } },
-    { title: 'Port 0', input: ['Port=0'], expected: { usageError: /bad SSH port 0/ } },
-    { title: 'Port 65536', input: ['Port=65536'], expected: { usageError: /bad SSH port 65536/ } },
-    { title: 'the first value wins', input: ['User=first', 'User=second'], expected: { value: { user: 'first' } } },
-    { title: 'the first value wins, whatever the case of the key', input: ['Port=2222', 'port 2200', 'PORT=22'], expected: { value: { port: 2222 } } },
-    {
-      title: 'the first StrictHostKeyChecking wins',
-      input: ['StrictHostKeyChecking=no', 'stricthostkeychecking=yes'],
-      expected: { value: { strictHostKeyChecking: 'no' } },
-    },
-    { title: 'one IdentityFile', input: ['IdentityFile=/keys/a'], expected: { value: { identityFiles: ['/keys/a'] } } },
-    {
-      title: 'IdentityFile accumulates',
-      input: ['IdentityFile=/keys/a', 'identityfile /keys/b', 'IDENTITYFILE=~/c'],
-      expected: { value: { identityFiles: ['/keys/a', '/keys/b', '~/c'] } },
-    },
-    { title: 'one UserKnownHostsFile', input: ['UserKnownHostsFile=/k/one'], expected: { value: { knownHostsFiles: ['/k/one'] } } },
-    {
-      title: 'UserKnownHostsFile with several files',
-      input: ['UserKnownHostsFile=/k/one /k/two   ~/k/three'],
-      expected: { value: { knownHostsFiles: ['/k/one', '/k/two', '~/k/three'] } },
-    },
-    {
-      title: 'the first UserKnownHostsFile wins',
-      input: ['UserKnownHostsFile=/k/one /k/two', 'UserKnownHostsFile=/k/three'],
-      expected: { value: { knownHostsFiles: ['/k/one', '/k/two'] } },
-    },
-    { title: 'StrictHostKeyChecking=yes', input: ['StrictHostKeyChecking=yes'], expected: { value: { strictHostKeyChecking: 'yes' } } },
-    { title: 'StrictHostKeyChecking=accept-new', input: ['StrictHostKeyChecking=accept-new'], expected: { value: { strictHostKeyChecking: 'accept-new' } } },
-    { title: 'StrictHostKeyChecking=no', input: ['StrictHostKeyChecking=no'], expected: { value: { strictHostKeyChecking: 'no' } } },
-    { title: 'StrictHostKeyChecking value in upper case', input: ['StrictHostKeyChecking ACCEPT-NEW'], expected: { value: { strictHostKeyChecking: 'accept-new' } } },
-    { title: 'StrictHostKeyChecking=off is no', input: ['StrictHostKeyChecking=off'], expected: { value: { strictHostKeyChecking: 'no' } } },
-    { title: 'StrictHostKeyChecking=ask is yes (never prompts)', input: ['StrictHostKeyChecking=ask'], expected: { value: { strictHostKeyChecking: 'yes' } } },
-    {
-      title: 'a bad StrictHostKeyChecking value',
-      input: ['StrictHostKeyChecking=maybe'],
-      expected: { usageError: /invalid StrictHostKeyChecking value "maybe"; use yes, accept-new or no/ },
-    },
-    { title: 'BatchMode=yes', input: ['BatchMode=yes'], expected: { value: { batchMode: true } } },
-    { title: 'BatchMode=no', input: ['BatchMode=no'], expected: { value: { batchMode: false } } },
-    { title: 'BatchMode value in upper case', input: ['batchmode YES'], expected: { value: { batchMode: true } } },
-    { title: 'a bad BatchMode value', input: ['BatchMode=sometimes'], expected: { usageError: /-o BatchMode takes yes or no, not "sometimes"/ } },
-    { title: 'ConnectTimeout', input: ['ConnectTimeout=30'], expected: { value: { connectTimeoutSeconds: 30 } } },
-    { title: 'ConnectTimeout 0', input: ['ConnectTimeout=0'], expected: { value: { connectTimeoutSeconds: 0 } } },
-    { title: 'ConnectTimeout, six digits', input: ['ConnectTimeout=999999'], expected: { value: { connectTimeoutSeconds: 999999 } } },
-    { title: 'ConnectTimeout, seven digits', input: ['ConnectTimeout=1000000'], expected: { usageError: /-o ConnectTimeout takes a whole number, not "1000000"/ } },
-    { title: 'ConnectTimeout negative', input: ['ConnectTimeout=-1'], expected: { usageError: /-o ConnectTimeout takes a whole number, not "-1"/ } },
-    { title: 'ConnectTimeout fractional', input: ['ConnectTimeout=1.5'], expected: { usageError: /-o ConnectTimeout takes a whole number/ } },
-    { title: 'ConnectTimeout non-numeric', input: ['ConnectTimeout=soon'], expected: { usageError: /-o ConnectTimeout takes a whole number, not "soon"/ } },
-    {
-      title: 'ServerAliveInterval and ServerAliveCountMax',
-      input: ['ServerAliveInterval=5', 'ServerAliveCountMax 2'],
-      expected: { value: { serverAliveIntervalSeconds: 5, serverAliveCountMax: 2 } },
-    },
-    {
-      title: 'every supported key at once',
-      input: [
-        'User=deploy',
-        'Port=2222',
-        'IdentityFile=/keys/a',
-        'UserKnownHostsFile=/k/one',
-        'StrictHostKeyChecking=accept-new',
-        'ConnectTimeout=7',
-        'ServerAliveInterval=9',
-        'ServerAliveCountMax=4',
-        'BatchMode=yes',
-      ],
-      expected: {
-        value: {
-          user: 'deploy',
-          port: 2222,
-          identityFiles: ['/keys/a'],
-          knownHostsFiles: ['/k/one'],
-          strictHostKeyChecking: 'accept-new',
-          connectTimeoutSeconds: 7,
-          serverAliveIntervalSeconds: 9,
-          serverAliveCountMax: 4,
-          batchMode: true,
-        },
-      },
-    },
-    { title: 'an unsupported key', input: ['ProxyJump=bastion'], expected: { usageError: /^unsupported -o option ProxyJump$/ } },
-    { title: 'an unsupported key after supported ones', input: ['User=deploy', 'LocalForward 2121 ftp:21'], expected: { usageError: /unsupported -o option LocalForward/ } },
-    { title: 'missing value after =', input: ['User='], expected: { usageError: /-o User needs a value/ } },
-    { title: 'only spaces after =', input: ['User=   '], expected: { usageError: /-o User needs a value/ } },
-    { title: 'a key with no value', input: ['User'], expected: { usageError: /bad -o option "User": use Key=Value/ } },
-    { title: 'a value with no key', input: ['=deploy'], expected: { usageError: /bad -o option "=deploy"/ } },
-    { title: 'an empty option', input: [''], expected: { usageError: /bad -o option ""/ } },
-  ];
-  for (const { title, input, expected } of cases) {
-    it(`${title}: ${JSON.stringify(input)}`, () => check(parseSshOptions, input, expected));
+describe('resolveSshTarget: command line over -o over ssh_config, per hop', () => {
+  const home = '/home/me';
+  const environment = { localUser: 'me', homeDir: home, env: { SSH_AUTH_SOCK: '/run/agent.sock' } };
+  const CONFIG = [
+    'Host prod',
+    '  HostName bastion.example.com',
+    '  User deploy',
+    '  Port 2200',
+    '  IdentityFile ~/.ssh/id_prod',
+    '  ProxyJump jump1',
+    'Host jump1',
+    '  HostName j1.example.com',
+    '  User hopper',
+    'Host jump2',
+    '  ProxyJump jump1',
+    'Host loop',
+    '  ProxyJump loop',
+    'Host noagent',
+    '  IdentityAgent none',
+    'Host only',
+    '  IdentitiesOnly yes',
+    'Host batch',
+    '  BatchMode yes',
+    'Host strict',
+    '  StrictHostKeyChecking accept-new',
+    '  UserKnownHostsFile ~/.ssh/kh_a ~/.ssh/kh_b',
+    '',
+  ].join('\n');
+
+  async function resolve(destination: string, line: Partial<SshCommandLine> = {}) {
+    const config = await loadSshConfig({ homeDir: home, file: '/cfg', readFile: async (path) => (path === '/cfg' ? CONFIG : null) });
+    return resolveSshTarget(config, { destination: parseDestination(destination), identityFiles: [], options: [], ...line }, environment);
   }
+
+  const cases: Array<{ title: string; destination: string; line?: Partial<SshCommandLine>; expected: Partial<SshOptions> | { error: RegExp } }> = [
+    { title: 'a plain host with nothing configured', destination: 'ftp-gw', expected: { host: 'ftp-gw', port: 22, username: 'me', agentSocket: '/run/agent.sock', useDefaultIdentities: true, strictHostKeyChecking: 'yes' } },
+    { title: 'user@ in the destination', destination: 'ops@ftp-gw', expected: { username: 'ops' } },
+    { title: 'an alias from ssh_config', destination: 'prod', expected: { host: 'bastion.example.com', username: 'deploy', port: 2200, optionalIdentityFiles: [`${home}/.ssh/id_prod`], useDefaultIdentities: false } },
+    { title: '-o wins over ssh_config', destination: 'prod', line: { options: ['User=ops', 'Port 2201'] }, expected: { username: 'ops', port: 2201 } },
+    { title: '-l and -p win over -o and ssh_config', destination: 'prod', line: { login: 'root', port: 22, options: ['User=ops', 'Port=2201'] }, expected: { username: 'root', port: 22 } },
+    { title: '-i is explicit and turns off the default keys', destination: 'ftp-gw', line: { identityFiles: ['/k/id'] }, expected: { identityFiles: ['/k/id'], useDefaultIdentities: false } },
+    { title: 'IdentityAgent none', destination: 'noagent', expected: { agentSocket: undefined } },
+    { title: 'IdentitiesOnly yes leaves the agent out', destination: 'only', expected: { agentSocket: undefined } },
+    { title: 'known_hosts files default to the user files, then the global ones', destination: 'ftp-gw', expected: { knownHostsFiles: [`${home}/.ssh/known_hosts`, `${home}/.ssh/known_hosts2`, '/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'] } },
+    { title: 'UserKnownHostsFile and StrictHostKeyChecking from ssh_config', destination: 'strict', expected: { strictHostKeyChecking: 'accept-new', knownHostsFiles: [`${home}/.ssh/kh_a`, `${home}/.ssh/kh_b`, '/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'] } },
+    { title: 'a password goes to the target', destination: 'ftp-gw', line: { password: 'pw' }, expected: { password: 'pw' } },
+    { title: 'a bad -o value', destination: 'ftp-gw', line: { options: ['Port=abc'] }, expected: { error: /Port/ } },
+    { title: '-o without a value', destination: 'ftp-gw', line: { options: ['User='] }, expected: { error: /bad -o option/ } },
+    { title: 'a ProxyJump loop', destination: 'loop', expected: { error: /jump hosts/ } },
+  ];
+  for (const { title, destination, line, expected } of cases) {
+    it(title, async () => {
+      if ('error' in expected) {
+        await assert.rejects(resolve(destination, line), (error: unknown) => error instanceof FtpfwdError && expected.error.test(error.message));
+        return;
+      }
+      const { ssh } = await resolve(destination, line);
+      for (const [key, value] of Object.entries(expected)) {
+        assert.deepEqual(ssh[key as keyof SshOptions], value, key);
+      }
+    });
+  }
+
+  it('resolves ProxyJump hops with their own config blocks', async () => {
+    const { ssh } = await resolve('prod');
+    assert.deepEqual(
+      ssh.jumpHosts?.map((hop) => `${hop.username}@${hop.host}:${hop.port}`),
+      ['hopper@j1.example.com:22'],
+    );
+  });
+
+  it('-J overrides ProxyJump, and a jump host\'s own ProxyJump comes first', async () => {
+    const { ssh } = await resolve('prod', { jump: 'jump2,ops@last.example.com:2222' });
+    assert.deepEqual(
+      ssh.jumpHosts?.map((hop) => `${hop.username}@${hop.host}:${hop.port}`),
+      ['hopper@j1.example.com:22', 'me@jump2:22', 'ops@last.example.com:2222'],
+    );
+  });
+
+  it('reports BatchMode and unsupported options', async () => {
+    assert.equal((await resolve('batch')).batchMode, true);
+    const { unsupported } = await resolve('ftp-gw', { options: ['ProxyCommand=nc %h %p'] });
+    assert.deepEqual(unsupported.map((option) => option.key.toLowerCase()), ['proxycommand']);
+  });
+});
+
+describe('parseOptionOverrides', () => {
+  it('keeps every value of a repeated key, first first', () => {
+    assert.deepEqual(parseOptionOverrides(['IdentityFile=/a', 'User deploy', 'IdentityFile /b']), { IdentityFile: ['/a', '/b'], User: 'deploy' });
+  });
 });
