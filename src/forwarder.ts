@@ -186,6 +186,9 @@ class ForwarderRuntime implements Forwarder {
       refuse(socket, `421 Too many sessions (${maxSessions}); try again later.`);
       return;
     }
+    // Replies often go out in pairs (150 then 226); with Nagle the second
+    // waits for the client's delayed ACK, about 40 ms per transfer.
+    socket.setNoDelay(true);
     this.sessionCount += 1;
     this.pendingSessions += 1;
     const id = this.sessionCount;
