@@ -5,6 +5,7 @@ import { FtpfwdError } from './errors.js';
 import type { ActiveStrategy } from './ftp/controlState.js';
 import { silentLogger } from './log.js';
 import { FtpSession, type SessionTimeouts } from './session/ftpSession.js';
+import { probeRemoteForward } from './session/activeProbe.js';
 import { emptyStats, type ForwarderStats } from './session/stats.js';
 import type { Prompter } from './ssh/authentication.js';
 import { connectThroughHops, describeHop, prepareHop, type SshHopOptions } from './ssh/hops.js';
@@ -153,8 +154,10 @@ class ForwarderRuntime implements Forwarder {
   }
 
   async listen(): Promise<void> {
+    const remoteForwardWorks = await this.checkRemoteForward();
     for (const forward of this.options.forwards) {
-      const activeStrategy = chooseActiveStrategy(this.options, forward);
+      let activeStrategy = chooseActiveStrategy(this.options, forward);
+      if (activeStrategy === 'forward' && !remoteForwardWorks) activeStrategy = 'convert';
       const server = createServer({ allowHalfOpen: true }, (socket) => this.onClient(socket, forward, activeStrategy));
       this.servers.push(server);
       await new Promise<void>((resolve, reject) => {
@@ -172,6 +175,26 @@ class ForwarderRuntime implements Forwarder {
       this.listeners.push({ host: address.address, port: address.port, forward, activeStrategy });
       this.log.info({ listen: formatHostPort(address.address, address.port), ftp: formatHostPort(forward.ftpHost, forward.ftpPort), activeStrategy }, 'listening');
     }
+  }
+
+  /**
+   * Whether active mode can use remote forwards on the active address. An
+   * explicit --active-mode forward that cannot work is an error; under
+   * auto the forwarder says so once and converts to passive instead.
+   */
+  private async checkRemoteForward(): Promise<boolean> {
+    const needed = this.options.forwards.some((forward) => chooseActiveStrategy(this.options, forward) === 'forward');
+    if (!needed) return true;
+    const ssh = await this.link.acquire(this.timeouts.connectMs);
+    if (!ssh) return false;
+    const address = this.options.activeAddress ?? '127.0.0.1';
+    const probe = await probeRemoteForward(ssh, address, this.timeouts.connectMs);
+    if (probe.ok) return true;
+    if (this.options.activeMode === 'forward') {
+      throw new FtpfwdError('ERR_FTPFWD_FORWARD_REFUSED', `active mode through a remote forward cannot work: ${probe.reason}`);
+    }
+    this.log.warn({ activeAddress: address, reason: probe.reason }, `active mode: ${probe.reason}; PORT/EPRT will be converted to passive upstream instead`);
+    return false;
   }
 
   private onClient(socket: Socket, forward: ForwardSpec, activeStrategy: ActiveStrategy): void {
@@ -234,9 +257,12 @@ class ForwarderRuntime implements Forwarder {
   }
 
   shutDown(reason: string, error: Error | null, graceMs = 0): Promise<void> {
+    const explanation = error ? 'the SSH connection was lost.' : 'the forwarder is shutting down.';
+    // A close without grace while a graceful one waits (a second signal)
+    // ends the sessions still finishing their transfers now.
+    if (this.closing && graceMs === 0) for (const session of this.sessions) void session.shutDown(0, explanation);
     this.closing ??= (async () => {
       const serversClosed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
-      const explanation = error ? 'the SSH connection was lost.' : 'the forwarder is shutting down.';
       if (graceMs > 0 && this.sessions.size > 0) this.log.info({ sessions: this.sessions.size, graceMs }, 'shutting down: letting transfers finish');
       await Promise.all([...this.sessions].map((session) => session.shutDown(error ? 0 : graceMs, explanation)));
       this.link.close();

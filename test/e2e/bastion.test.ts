@@ -43,25 +43,31 @@ describe('ftpfwd in a bastion topology (client / bastion with sshd / FTP host)',
   let converting: ProcessHandle;
   /** --active-address: active mode through a remote forward on the bastion. */
   let forwarding: ProcessHandle;
+  /** A second sshd on the bastion with GatewayPorts no: remote forwards bind loopback only. */
+  let loopbackOnlySshd: SshdInstance;
+  let fallingBack: ProcessHandle;
   let largeSum: string;
   let uploads = 0;
 
   const converted: FtpTarget = { host: '127.0.0.1', port: 2121 };
   const remoteForward: FtpTarget = { host: '127.0.0.1', port: 2122 };
+  const fallback: FtpTarget = { host: '127.0.0.1', port: 2123 };
 
-  async function startCli(port: number, extra: string[]): Promise<ProcessHandle> {
+  async function startCli(port: number, extra: string[], server: SshdInstance = sshd): Promise<ProcessHandle> {
     const args = [
       CLI,
       '-L',
       `127.0.0.1:${port}:${net.ftpAddr}:21`,
       '-i',
-      sshd.identityFile,
+      server.identityFile,
       '-o',
-      `UserKnownHostsFile=${sshd.knownHostsFile}`,
+      `UserKnownHostsFile=${server.knownHostsFile}`,
+      '-p',
+      String(server.port),
       '--log-format',
       'json',
       ...extra,
-      `${sshd.user}@${net.bastionClientSideAddr}`,
+      `${server.user}@${net.bastionClientSideAddr}`,
     ];
     const handle = await startProcess('node', args, { netns: net.client });
     await handle.waitForOutput(/ftpfwd: listening on/, 20_000);
@@ -80,11 +86,15 @@ describe('ftpfwd in a bastion topology (client / bastion with sshd / FTP host)',
     vsftpd = await startVsftpd({ netns: net.ftp, listenAddress: net.ftpAddr, root });
     converting = await startCli(converted.port, []);
     forwarding = await startCli(remoteForward.port, ['--active-address', net.bastionFtpSideAddr]);
+    loopbackOnlySshd = await startSshd({ netns: net.bastion, listenAddress: net.bastionClientSideAddr, port: 2222, gatewayPorts: 'no' });
+    fallingBack = await startCli(fallback.port, ['--active-address', net.bastionFtpSideAddr], loopbackOnlySshd);
   });
 
   after(async () => {
     await converting?.stop();
     await forwarding?.stop();
+    await fallingBack?.stop();
+    await loopbackOnlySshd?.stop();
     await vsftpd?.stop();
     await sshd?.stop();
     await net?.destroy();
@@ -144,6 +154,27 @@ describe('ftpfwd in a bastion topology (client / bastion with sshd / FTP host)',
       assert.equal(await sha256File(out), largeSum);
     });
   }
+
+  it('notices when sshd binds remote forwards to loopback only (GatewayPorts no), says so, and converts instead', async () => {
+    assert.match(fallingBack.stderr(), /GatewayPorts clientspecified or yes/);
+    assert.match(fallingBack.stderr(), /converted to passive upstream instead/);
+    const out = join(dir, 'fallback-port.out');
+    assertOk(await curlDownload(ftpUrl(fallback, '/large.bin'), out, 'port', { netns: net.client }), 'curl download');
+    assert.equal(await sha256File(out), largeSum);
+    assert.match(fallingBack.stderr(), /"mode":"active-converted"/);
+  });
+
+  it('refuses to start with --active-mode forward when the remote forward cannot work', async () => {
+    const handle = await startProcess(
+      'node',
+      [CLI, '-L', `127.0.0.1:2124:${net.ftpAddr}:21`, '-i', loopbackOnlySshd.identityFile, '-o', `UserKnownHostsFile=${loopbackOnlySshd.knownHostsFile}`, '-p', '2222',
+        '--active-mode', 'forward', '--active-address', net.bastionFtpSideAddr, `${loopbackOnlySshd.user}@${net.bastionClientSideAddr}`],
+      { netns: net.client },
+    );
+    const status = await handle.waitExit(20_000);
+    assert.equal(status.code, 8, handle.stderr());
+    assert.match(handle.stderr(), /^ftpfwd: active mode through a remote forward cannot work: .*GatewayPorts/m);
+  });
 
   it('logs which active-mode path each forwarder took', () => {
     assert.match(converting.stderr(), /"mode":"active-converted"/);
