@@ -17,7 +17,11 @@ export interface SshdOptions {
   port?: number;
   netns?: string;
   gatewayPorts?: 'no' | 'yes' | 'clientspecified';
-  /** Extra sshd_config lines, appended as given. */
+  /**
+   * Extra sshd_config lines, appended as given. sshd keeps the first value
+   * of a keyword, so a keyword given here before any `Match` line replaces
+   * the default line for it (e.g. `PasswordAuthentication yes`, `LogLevel DEBUG1`).
+   */
   extraConfig?: string[];
 }
 
@@ -77,8 +81,17 @@ export function sshClientArgs(sshd: SshdInstance): string[] {
   ];
 }
 
+/** An sshd_config line's keyword, lower-cased; '' for blank and comment lines. */
+function configKeyword(line: string): string {
+  const word = line.trim().split(/[\s=]+/, 1)[0] ?? '';
+  return word.startsWith('#') ? '' : word.toLowerCase();
+}
+
 function sshdConfig(dir: string, host: string, port: number, opts: SshdOptions): string {
-  const lines = [
+  const extra = opts.extraConfig ?? [];
+  const firstMatch = extra.findIndex((line) => configKeyword(line) === 'match');
+  const replaced = new Set(extra.slice(0, firstMatch === -1 ? extra.length : firstMatch).map(configKeyword));
+  const defaults = [
     `Port ${port}`,
     `ListenAddress ${host}`,
     `HostKey ${join(dir, 'ssh_host_ed25519_key')}`,
@@ -95,9 +108,8 @@ function sshdConfig(dir: string, host: string, port: number, opts: SshdOptions):
     'PrintMotd no',
     'UseDNS no',
     'LogLevel VERBOSE',
-    ...(opts.extraConfig ?? []),
-  ];
-  return `${lines.join('\n')}\n`;
+  ].filter((line) => !replaced.has(configKeyword(line)));
+  return `${[...defaults, ...extra].join('\n')}\n`;
 }
 
 /** Starts a private OpenSSH server that accepts one generated key for the current user. */
