@@ -1,0 +1,149 @@
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import { findServerBinary, type ServerBinary } from './debPackages.js';
+import {
+  ANONYMOUS_USER,
+  choosePort,
+  groupExists,
+  lookupAccount,
+  prepareAnonymousTree,
+  readIfPresent,
+  startupError,
+  waitUntilListening,
+  withBindMount,
+  type FtpServerInstance,
+  type FtpServerOptions,
+} from './ftpServer.js';
+import { startProcess, type ProcessHandle } from './processes.js';
+import { makeTempDir, removeDir } from './tmp.js';
+
+const PACKAGE = 'proftpd-core';
+const BINARY = '/usr/sbin/proftpd';
+const START_TIMEOUT_MS = 15_000;
+
+export type ProftpdOptions = FtpServerOptions;
+export type ProftpdInstance = FtpServerInstance;
+
+/** The proftpd binary: installed, or unpacked from proftpd-core (it conflicts with vsftpd). */
+export function findProftpd(): Promise<ServerBinary> {
+  return findServerBinary(PACKAGE, BINARY);
+}
+
+/** proftpd directive arguments here are paths and names: refuse anything that would need quoting. */
+function bare(value: string): string {
+  if (!/^[A-Za-z0-9_./:-]+$/.test(value)) throw new Error(`value not usable in proftpd.conf: ${JSON.stringify(value)}`);
+  return value;
+}
+
+function proftpdConfig(o: {
+  host: string;
+  port: number;
+  root: string;
+  dir: string;
+  group: string;
+  pasvMinPort: number | undefined;
+  pasvMaxPort: number | undefined;
+}): string {
+  const passivePorts = o.pasvMinPort !== undefined && o.pasvMaxPort !== undefined ? [`PassivePorts ${o.pasvMinPort} ${o.pasvMaxPort}`] : [];
+  return [
+    'ServerName "ftpfwd test proftpd"',
+    'ServerIdent on "ftpfwd test proftpd ready"',
+    'ServerType standalone',
+    // Bind the listening socket to DefaultAddress only (SocketBindTight), one server, no IPv6.
+    `DefaultAddress ${bare(o.host)}`,
+    'SocketBindTight on',
+    `Port ${o.port}`,
+    'UseIPv6 off',
+    ...passivePorts,
+    'User nobody',
+    `Group ${bare(o.group)}`,
+    'Umask 022',
+    'MaxInstances 64',
+    `PidFile ${bare(join(o.dir, 'proftpd.pid'))}`,
+    `ScoreboardFile ${bare(join(o.dir, 'proftpd.scoreboard'))}`,
+    `SystemLog ${bare(join(o.dir, 'system.log'))}`,
+    `TransferLog ${bare(join(o.dir, 'xfer.log'))}`,
+    'LogFormat commands "%a %r -> %s"',
+    `ExtendedLog ${bare(join(o.dir, 'commands.log'))} ALL commands`,
+    // No login delay (DelayEngine), no DNS, no utmp/wtmp, no /etc/ftpusers or /etc/shells checks.
+    'DelayEngine off',
+    'UseReverseDNS off',
+    'WtmpLog off',
+    'UseFtpUsers off',
+    'RequireValidShell off',
+    'AuthOrder mod_auth_unix.c',
+    'TimesGMT on',
+    'TimeoutIdle 600',
+    // AllowForeignAddress stays at its default (off): PORT/EPRT must name the control peer's address.
+    `<Anonymous ${bare(o.root)}>`,
+    `  User ${ANONYMOUS_USER}`,
+    `  Group ${bare(o.group)}`,
+    `  UserAlias anonymous ${ANONYMOUS_USER}`,
+    '  AnonRequirePassword off',
+    '  RequireValidShell off',
+    '  MaxClients 64',
+    '  <Directory incoming>',
+    '    AllowOverwrite on',
+    '    <Limit STOR STOU APPE MKD WRITE>',
+    '      AllowAll',
+    '    </Limit>',
+    '  </Directory>',
+    '</Anonymous>',
+    '',
+  ].join('\n');
+}
+
+/**
+ * Starts proftpd in the foreground (`-n -c <conf>`) with anonymous login,
+ * downloads from `root` and uploads into `root/incoming`. Needs root (mount
+ * namespace, chroot and change of user for the anonymous session).
+ */
+export async function startProftpd(opts: ProftpdOptions): Promise<ProftpdInstance> {
+  if (userInfo().uid !== 0) throw new Error('proftpd needs root for its anonymous chroot');
+  const binary = await findProftpd();
+  const host = opts.listenAddress ?? '127.0.0.1';
+  const port = await choosePort(opts, host);
+  const root = opts.root;
+  const dir = await makeTempDir('ftpfwd-proftpd-');
+  const logs = ['system.log', 'commands.log', 'xfer.log'].map((name) => join(dir, name));
+  let proc: ProcessHandle | undefined;
+  const log = (): string => `${proc?.stdout() ?? ''}${proc?.stderr() ?? ''}${logs.map(readIfPresent).join('')}`;
+  try {
+    await chmod(dir, 0o755);
+    const ftp = await lookupAccount(ANONYMOUS_USER);
+    const uploadDir = await prepareAnonymousTree(root, ftp);
+    // proftpd checks the anonymous root as the ftp user before it chroots, so
+    // every directory above it must be searchable by ftp; the caller's temp
+    // dirs are not. It therefore sees `root` bind-mounted at <dir>/anon.
+    const anonRoot = join(dir, 'anon');
+    await mkdir(anonRoot, { mode: 0o755 });
+    const group = (await groupExists('nogroup')) ? 'nogroup' : 'nobody';
+    const configFile = join(dir, 'proftpd.conf');
+    await writeFile(
+      configFile,
+      proftpdConfig({ host, port, root: anonRoot, dir, group, pasvMinPort: opts.pasvMinPort, pasvMaxPort: opts.pasvMaxPort }),
+    );
+    const [cmd, argv] = withBindMount(root, anonRoot, [binary.path, '-n', '-c', configFile]);
+    proc = await startProcess(cmd, argv, { netns: opts.netns, env: binary.env });
+    await waitUntilListening(proc, 'proftpd', host, port, opts.netns, START_TIMEOUT_MS);
+    const started = proc;
+    return {
+      host,
+      port,
+      root,
+      uploadDir,
+      netns: opts.netns,
+      log,
+      stop: async () => {
+        await started.stop();
+        await removeDir(dir);
+      },
+    };
+  } catch (err) {
+    const text = log();
+    await proc?.stop();
+    await removeDir(dir);
+    throw startupError(err, 'proftpd', text);
+  }
+}
