@@ -11,6 +11,7 @@
  * wildcards, `!` negation, `[host]:port` for ports other than 22) or one
  * hashed name `|1|base64(salt)|base64(HMAC-SHA1(salt, name))`.
  */
+import { matchSshPattern } from './patterns.js';
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { FtpfwdError } from '../errors.js';
 
@@ -184,40 +185,11 @@ export function entryMatchesHost(entry: KnownHostsEntry, lookupName: string): bo
   // A matching negated pattern rules the line out even if another pattern matches.
   let matched = false;
   for (const { pattern, negated } of hosts.patterns) {
-    if (!wildcardMatch(lookupName, pattern)) continue;
+    if (!matchSshPattern(lookupName, pattern)) continue;
     if (negated) return false;
     matched = true;
   }
   return matched;
-}
-
-/**
- * Glob match of a whole string where `*` is any run of characters and `?`
- * exactly one. Iterative with a single backtrack point, so linear in
- * practice and never exponential.
- */
-function wildcardMatch(text: string, pattern: string): boolean {
-  let t = 0;
-  let p = 0;
-  let starP = -1;
-  let starT = 0;
-  while (t < text.length) {
-    const pc = pattern[p];
-    if (pc === '*') {
-      starP = p++;
-      starT = t;
-    } else if (pc !== undefined && (pc === '?' || pc === text[t])) {
-      p++;
-      t++;
-    } else if (starP !== -1) {
-      p = starP + 1;
-      t = ++starT;
-    } else {
-      return false;
-    }
-  }
-  while (pattern[p] === '*') p++;
-  return p === pattern.length;
 }
 
 /**

@@ -31,6 +31,7 @@
  * matching), service names as Port, the permission check on the file, and
  * /etc/ssh/ssh_config (only the user file or -F is read).
  */
+import { matchSshPattern } from './patterns.js';
 import { createHash } from 'node:crypto';
 import { readdir, readFile as readFileFromFs } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
@@ -535,29 +536,7 @@ function parseMatchCriteria(args: readonly string[], source: SshConfigSource): S
 // ---------------------------------------------------------------------------
 // Patterns (match.c)
 
-/** match_pattern(): `*` any run, `?` exactly one character, everything else literal. */
-export function matchSshPattern(text: string, pattern: string): boolean {
-  let t = 0;
-  let p = 0;
-  let starP = -1;
-  let starT = 0;
-  while (t < text.length) {
-    if (p < pattern.length && pattern[p] === '*') {
-      starP = p++;
-      starT = t;
-    } else if (p < pattern.length && (pattern[p] === '?' || pattern[p] === text[t])) {
-      p++;
-      t++;
-    } else if (starP !== -1) {
-      p = starP + 1;
-      t = ++starT;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.length && pattern[p] === '*') p++;
-  return p === pattern.length;
-}
+export { matchSshPattern };
 
 /** match_pattern_list(): comma-separated, `!` negates; 1 match, 0 no match, -1 negated match. */
 export function matchSshPatternList(text: string, list: string, lowerCasePatterns: boolean): -1 | 0 | 1 {
