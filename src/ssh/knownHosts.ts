@@ -11,9 +11,9 @@
  * wildcards, `!` negation, `[host]:port` for ports other than 22) or one
  * hashed name `|1|base64(salt)|base64(HMAC-SHA1(salt, name))`.
  */
-import { matchSshPattern } from './patterns.js';
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { FtpfwdError } from '../errors.js';
+import { matchSshPattern } from './patterns.js';
 
 export type KnownHostsMarker = 'none' | 'revoked' | 'cert-authority';
 

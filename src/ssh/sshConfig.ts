@@ -31,13 +31,13 @@
  * matching), service names as Port, the permission check on the file, and
  * /etc/ssh/ssh_config (only the user file or -F is read).
  */
-import { matchSshPattern } from './patterns.js';
 import { createHash } from 'node:crypto';
 import { readdir, readFile as readFileFromFs } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import SSHConfig, { LineType, type Directive, type Line } from 'ssh-config';
 import { FtpfwdError } from '../errors.js';
+import { matchSshPattern } from './patterns.js';
 
 export type StrictHostKeyCheckingValue = 'yes' | 'accept-new' | 'no';
 
