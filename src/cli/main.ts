@@ -11,7 +11,7 @@ import { parseDestination, parseForwardSpec, parseSshPort } from './arguments.js
 import { BACKGROUND_CHILD_ENV, goToBackground, reportToForeground } from './background.js';
 import { buildProgram, type CliOptions } from './program.js';
 import { ReadinessFiles } from './readiness.js';
-import { runCommand } from './runCommand.js';
+import { runCommand, type RunningCommand } from './runCommand.js';
 import { readSecret } from './secrets.js';
 import { resolveSshTarget, type Environment } from './sshTarget.js';
 import { createTerminalPrompter } from './terminalPrompt.js';
@@ -136,7 +136,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const graceMs = (wholeNumber(options.shutdownTimeout, '--shutdown-timeout') ?? DEFAULT_SHUTDOWN_TIMEOUT_S) * 1000;
-  const running = command.length > 0 ? runCommand(command, forwarder.listeners, process.env) : null;
+  let running: RunningCommand | null = null;
   // Signals are handled before anything announces readiness: whoever
   // waits for it may signal at once.
   let signalled = 0;
@@ -154,15 +154,19 @@ export async function run(argv: string[]): Promise<number> {
     await readiness.markReady(forwarder.listeners);
   } catch (error) {
     process.stderr.write(`ftpfwd: cannot write ready or pid file: ${describeError(error)}\n`);
-    running?.signal('SIGTERM');
     await forwarder.close();
     return EXIT_CODES.config;
   }
+  // The command starts once the ready and pid files exist, so it may use
+  // them; a signal that came first means it never starts.
+  if (command.length > 0 && signalled === 0) running = runCommand(command, forwarder.listeners, process.env);
   const ports = forwarder.listeners.map((listener) => `${listener.port}\n`).join('');
   // stdout belongs to the command when there is one, and to --print-port when asked.
   const announcement = options.printPort ? ports : listeningLines(forwarder);
   if (inBackground) reportToForeground({ kind: 'ready', stdout: announcement });
-  else if (running) process.stderr.write(listeningLines(forwarder));
+  else if (running) {
+    if (!options.quiet) process.stderr.write(listeningLines(forwarder));
+  }
   else process.stdout.write(announcement);
 
   let exitCode: number;
