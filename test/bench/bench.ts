@@ -11,8 +11,19 @@
  *
  * Sections: one large file down and up (curl), many small files in one
  * session (a minimal FTP client in this file, see below), many concurrent
- * sessions (curl), and the forwarders' peak RSS. Every transfer is checked by
- * SHA-256; any wrong or failed transfer makes the run exit 1.
+ * sessions (curl), a slow reader on either side (the large file at a limited
+ * rate, the forwarder's RSS sampled meanwhile), and the forwarders' peak RSS.
+ * Every transfer is checked by SHA-256; any wrong or failed transfer makes the
+ * run exit 1.
+ *
+ * The slow reader shows whether backpressure holds: when the side that reads
+ * is slower than the side that sends, a forwarder must stop reading from the
+ * fast side rather than buffer the difference. Downloads are read slowly by
+ * curl (--limit-rate); uploads go to a minimal FTP server in this file that
+ * reads its data connections at the same rate (vsftpd stays fast, a slow
+ * curl upload would only slow the sending side). Each of these transfers gets
+ * a new forwarder process, so RSS growth is not hidden in memory that earlier
+ * transfers freed.
  *
  * curl 7.88 sometimes sits idle for one second between a 229 reply and
  * connecting the data connection (seen with no SSH at all, more often the
@@ -31,10 +42,11 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { readdirSync, readFileSync, statfsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect as connectTcp, type Socket } from 'node:net';
+import { connect as connectTcp, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { cpus, freemem, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { sha256File, writeRandomFile } from '../helpers/files.js';
@@ -63,8 +75,10 @@ const MAX_FAILURES = 10;
 /** curl's set-up (connect to the start of the transfer) longer than this is its one-second idle wait. */
 const STALL_SECONDS = 0.9;
 const MAX_ATTEMPTS = 3;
-/** Every wait of the small-file client. */
+/** Every wait of the small-file client (and of the slow FTP server's control connections). */
 const CLIENT_TIMEOUT_MS = 15_000;
+/** How often the slow-reader section reads the forwarder's RSS. */
+const RSS_SAMPLE_MS = 150;
 
 interface Config {
   quick: boolean;
@@ -74,6 +88,7 @@ interface Config {
   fileKiB: number;
   sessions: number;
   sessionMiB: number;
+  slowRateMiB: number;
   jsonPath: string | undefined;
   tmpBase: string | undefined;
 }
@@ -86,6 +101,7 @@ const USAGE = `usage: npm run bench -- [options]
   --file-size <KiB>     small file size (default 4)
   --sessions <n>        concurrent sessions (default 16)
   --session-size <MiB>  file size per concurrent session (default 16)
+  --slow-rate <MiB/s>   read rate of the slow-reader section, which moves the large file (default 50)
   --json <path>         also write the results as JSON
   --tmp <dir>           where to put the test files (default /dev/shm when it has room, else the OS temp dir)`;
 
@@ -114,6 +130,7 @@ function parseConfig(argv: string[]): Config | null {
       'file-size': { type: 'string' },
       sessions: { type: 'string' },
       'session-size': { type: 'string' },
+      'slow-rate': { type: 'string' },
       json: { type: 'string' },
       tmp: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -131,6 +148,10 @@ function parseConfig(argv: string[]): Config | null {
     fileKiB: intOption(values, 'file-size', 4, 1, 64 * 1024),
     sessions: intOption(values, 'sessions', quick ? 8 : 16, 1, 64),
     sessionMiB: intOption(values, 'session-size', quick ? 8 : 16, 1, 1024),
+    // 512 MiB at 50 MiB/s is ~10 s per transfer: long enough for a forwarder
+    // that buffers to show it, short enough for six of them in a default run
+    // of about four minutes.
+    slowRateMiB: intOption(values, 'slow-rate', 50, 1, 10_000),
     jsonPath: values.json,
     tmpBase: values.tmp,
   };
@@ -201,6 +222,55 @@ function memoryKiB(pid: number, field: 'VmHWM' | 'VmRSS'): number | null {
   }
 }
 
+/**
+ * Runs `work` while reading the VmRSS of `pid` every RSS_SAMPLE_MS, at most
+ * for `limitMs` (the transfer's own timeout; `work` must end by then too).
+ */
+async function traceRss<T>(pid: number, limitMs: number, work: () => Promise<T>): Promise<{ result: T; trace: RssTrace }> {
+  const beforeKiB = memoryKiB(pid, 'VmRSS');
+  const hwmBeforeKiB = memoryKiB(pid, 'VmHWM');
+  let finished = false;
+  const job = work().finally(() => {
+    finished = true;
+  });
+  const settled = job.then(() => undefined, () => undefined);
+  let maxKiB: number | null = null;
+  const readingsKiB: number[] = [];
+  const note = (value: number | null): void => {
+    if (value === null) return;
+    readingsKiB.push(value);
+    maxKiB = Math.max(maxKiB ?? value, value);
+  };
+  const limit = Math.ceil(limitMs / RSS_SAMPLE_MS);
+  for (let i = 0; i < limit && !finished; i++) {
+    const tick = new AbortController();
+    await Promise.race([settled, sleep(RSS_SAMPLE_MS, undefined, { signal: tick.signal }).catch(() => undefined)]);
+    tick.abort();
+    if (!finished) note(memoryKiB(pid, 'VmRSS'));
+  }
+  const result = await job;
+  const afterKiB = memoryKiB(pid, 'VmRSS');
+  note(afterKiB);
+  const hwmAfterKiB = memoryKiB(pid, 'VmHWM');
+  const sampledMaxKiB: number | null = maxKiB;
+  const raised = hwmBeforeKiB !== null && hwmAfterKiB !== null && hwmAfterKiB > hwmBeforeKiB;
+  const peakKiB = raised ? Math.max(sampledMaxKiB ?? hwmAfterKiB, hwmAfterKiB) : sampledMaxKiB;
+  return {
+    result,
+    trace: {
+      beforeKiB,
+      sampledMaxKiB,
+      maxKiB: peakKiB,
+      growthKiB: peakKiB === null || beforeKiB === null ? null : peakKiB - beforeKiB,
+      afterKiB,
+      hwmBeforeKiB,
+      hwmAfterKiB,
+      samples: readingsKiB.length,
+      readingsKiB,
+    },
+  };
+}
+
 // ---------------------------------------------------------------- contenders
 
 type ContenderKey = 'direct' | 'ftpfwd' | 'ssh-default' | 'ssh-aes-gcm';
@@ -214,6 +284,8 @@ interface Contender {
   ftpPort: number;
   /** The SOCKS5 proxy (ssh -D) that carries the connections, if any. */
   socks: SocksProxy | null;
+  /** Where curl's FTP URLs point for the slow FTP server (through the proxy, if any); null for `direct`. */
+  slowServer: FtpAddress | null;
   /** The forwarding process; null for `direct`. */
   proc: ProcessHandle | null;
   /** Cipher negotiated client to server / server to client. */
@@ -222,6 +294,11 @@ interface Contender {
 }
 
 interface SocksProxy {
+  host: string;
+  port: number;
+}
+
+interface FtpAddress {
   host: string;
   port: number;
 }
@@ -235,16 +312,23 @@ function ftpUrl(contender: Contender, path: string): string {
   return `ftp://${contender.ftpHost}:${contender.ftpPort}/${path}`;
 }
 
+function slowServerUrl(contender: Contender, path: string): string {
+  if (contender.slowServer === null) throw new Error(`${contender.label} has no route to the slow FTP server`);
+  return `ftp://${contender.slowServer.host}:${contender.slowServer.port}/${path}`;
+}
+
 function cleanEnv(home: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, HOME: home };
   delete env['SSH_AUTH_SOCK'];
   return env;
 }
 
-function ftpfwdArgs(sshd: SshdInstance, vsftpd: VsftpdInstance, logging: string[]): string[] {
+/** `also`: further FTP servers (on loopback at the SSH server's side) to forward to, each on its own listener. */
+function ftpfwdArgs(sshd: SshdInstance, vsftpd: VsftpdInstance, logging: string[], also: FtpAddress[] = []): string[] {
   return [
     FTPFWD_BIN,
     '-L', `127.0.0.1:0:127.0.0.1:${vsftpd.port}`,
+    ...also.flatMap((target) => ['-L', `127.0.0.1:0:${target.host}:${target.port}`]),
     '-p', String(sshd.port),
     '-i', sshd.identityFile,
     '-o', `UserKnownHostsFile=${sshd.knownHostsFile}`,
@@ -256,6 +340,15 @@ function ftpfwdArgs(sshd: SshdInstance, vsftpd: VsftpdInstance, logging: string[
 }
 
 const LISTENING = /ftpfwd: listening on 127\.0\.0\.1:(\d+)/;
+
+/** The local port of the listener that forwards to `target`, from ftpfwd's start-up lines. */
+function listenerFor(output: string, target: FtpAddress): number | null {
+  for (const line of output.split('\n')) {
+    const match = /ftpfwd: listening on 127\.0\.0\.1:(\d+) -> (\S+) /.exec(line);
+    if (match?.[2] === `${target.host}:${target.port}`) return Number(match[1]);
+  }
+  return null;
+}
 
 /** A short-lived ftpfwd with -v, to read which algorithms it negotiates. */
 async function probeFtpfwdCipher(sshd: SshdInstance, vsftpd: VsftpdInstance, home: string): Promise<string> {
@@ -273,16 +366,31 @@ async function probeFtpfwdCipher(sshd: SshdInstance, vsftpd: VsftpdInstance, hom
   }
 }
 
-async function startFtpfwd(sshd: SshdInstance, vsftpd: VsftpdInstance, home: string, cipher: string): Promise<Contender> {
-  const proc = await startProcess(process.execPath, ftpfwdArgs(sshd, vsftpd, ['-q']), { env: cleanEnv(home) });
+/** One ftpfwd process with a listener for vsftpd and, if `slow` is given, one for the slow FTP server. */
+async function startFtpfwd(sshd: SshdInstance, vsftpd: VsftpdInstance, home: string, cipher: string, slow?: FtpAddress): Promise<Contender> {
+  const proc = await startProcess(process.execPath, ftpfwdArgs(sshd, vsftpd, ['-q'], slow === undefined ? [] : [slow]), { env: cleanEnv(home) });
+  let port: number | null = null;
+  let slowPort: number | null = null;
   try {
     await proc.waitForOutput(LISTENING, START_TIMEOUT_MS);
+    port = listenerFor(proc.stdout(), { host: '127.0.0.1', port: vsftpd.port });
+    if (slow !== undefined) slowPort = listenerFor(proc.stdout(), slow);
+    if (port === null || (slow !== undefined && slowPort === null)) throw new Error(`ftpfwd did not print its listeners: ${proc.stdout()}`);
   } catch (error) {
     await proc.stop();
     throw error;
   }
-  const port = Number(LISTENING.exec(proc.stdout())?.[1]);
-  return { key: 'ftpfwd', label: 'ftpfwd', ftpHost: '127.0.0.1', ftpPort: port, socks: null, proc, cipher, rssAtStartKiB: memoryKiB(proc.pid, 'VmRSS') };
+  return {
+    key: 'ftpfwd',
+    label: 'ftpfwd',
+    ftpHost: '127.0.0.1',
+    ftpPort: port,
+    socks: null,
+    slowServer: slowPort === null ? null : { host: '127.0.0.1', port: slowPort },
+    proc,
+    cipher,
+    rssAtStartKiB: memoryKiB(proc.pid, 'VmRSS'),
+  };
 }
 
 function sshCipherArgs(cipher: string | undefined): string[] {
@@ -298,7 +406,7 @@ async function probeSshCipher(sshd: SshdInstance, cipher: string | undefined, ho
   return up === undefined || up === down ? down : `${up} / ${down}`;
 }
 
-async function startSshSocks(sshd: SshdInstance, vsftpd: VsftpdInstance, home: string, key: ContenderKey, cipher: string | undefined, negotiated: string): Promise<Contender> {
+async function startSshSocks(sshd: SshdInstance, vsftpd: VsftpdInstance, slow: FtpAddress, home: string, key: ContenderKey, cipher: string | undefined, negotiated: string): Promise<Contender> {
   const socksPort = await freePort('127.0.0.1');
   const args = ['-N', '-D', `127.0.0.1:${socksPort}`, '-o', 'ExitOnForwardFailure=yes', ...sshCipherArgs(cipher), ...sshClientArgs(sshd)];
   const proc = await startProcess('ssh', args, { env: cleanEnv(home) });
@@ -320,6 +428,7 @@ async function startSshSocks(sshd: SshdInstance, vsftpd: VsftpdInstance, home: s
     ftpHost: '127.0.0.1',
     ftpPort: vsftpd.port,
     socks: { host: '127.0.0.1', port: socksPort },
+    slowServer: slow,
     proc,
     cipher: negotiated,
     rssAtStartKiB: memoryKiB(proc.pid, 'VmRSS'),
@@ -328,7 +437,32 @@ async function startSshSocks(sshd: SshdInstance, vsftpd: VsftpdInstance, home: s
 
 // ---------------------------------------------------------------- measuring
 
-type Kind = 'large-down' | 'large-up' | 'small-down' | 'small-up' | 'conc-down' | 'conc-up';
+type Kind = 'slow-down' | 'slow-up' | 'large-down' | 'large-up' | 'small-down' | 'small-up' | 'conc-down' | 'conc-up';
+
+/** The forwarding process's memory around and during one transfer, in KiB. */
+interface RssTrace {
+  /** VmRSS just before the transfer started. */
+  beforeKiB: number | null;
+  /** The largest VmRSS read while it ran (every RSS_SAMPLE_MS) and right after it ended. */
+  sampledMaxKiB: number | null;
+  /**
+   * The largest RSS during the transfer: sampledMaxKiB, or VmHWM after it if
+   * the transfer raised VmHWM (the process's peak RSS, which a peak between
+   * two readings raises too).
+   */
+  maxKiB: number | null;
+  /** maxKiB - beforeKiB. */
+  growthKiB: number | null;
+  /** VmRSS right after the transfer ended. */
+  afterKiB: number | null;
+  /** VmHWM before and after the transfer. */
+  hwmBeforeKiB: number | null;
+  hwmAfterKiB: number | null;
+  /** VmRSS readings taken (during the transfer and right after it). */
+  samples: number;
+  /** Those readings in order, RSS_SAMPLE_MS apart: a plateau is bounded buffering, a steady climb is not. */
+  readingsKiB: number[];
+}
 
 interface Sample {
   kind: Kind;
@@ -347,6 +481,8 @@ interface Sample {
   stalled: boolean;
   ok: boolean;
   problems: string[];
+  /** Slow-reader section only. */
+  rss?: RssTrace;
 }
 
 interface TransferOutcome {
@@ -363,6 +499,8 @@ interface Measurement {
   transfer: () => Promise<TransferOutcome>;
   /** Untimed, after the transfer: problems with the result. */
   verify: () => Promise<string[]>;
+  /** The RSS trace of the last attempt, if `transfer` took one. */
+  rss?: () => RssTrace | null;
 }
 
 /** Set on SIGINT/SIGTERM: nothing more is measured or reported while clean-up runs. */
@@ -398,6 +536,7 @@ class Bench {
       if (problems.length === 0) problems.push(...(await m.verify()));
       if (contender.proc?.exitStatus() !== undefined) problems.push(`${contender.label} process has exited: ${contender.proc.stderr().slice(-500)}`);
       const ok = problems.length === 0;
+      const rss = m.rss?.() ?? null;
       for (const problem of problems.slice(0, 3)) this.failures.push(`${kind} via ${contender.label}, round ${round + 1}: ${problem}`);
       if (problems.length > 3) this.failures.push(`${kind} via ${contender.label}, round ${round + 1}: ... and ${problems.length - 3} more`);
       this.samples.push({
@@ -413,10 +552,12 @@ class Bench {
         stalled: outcome.stalls > 0,
         ok,
         problems,
+        ...(rss === null ? {} : { rss }),
       });
       const mark = (ok ? '' : '  FAILED') + (outcome.stalls > 0 ? '  (curl stalled)' : '');
       const rate = kind.startsWith('small') ? `${fmt(m.files / seconds)} files/s` : `${fmt(m.bytes / MB / seconds)} MB/s`;
-      process.stderr.write(`  round ${round + 1} ${kind.padEnd(10)} ${contender.label.padEnd(33)} ${seconds.toFixed(2).padStart(7)} s  ${rate}${mark}\n`);
+      const memory = rss === null ? '' : `  RSS ${kib(rss.beforeKiB)} -> max ${kib(rss.maxKiB)} (${signedKib(rss.growthKiB)}, ${rss.samples} samples)`;
+      process.stderr.write(`  round ${round + 1} ${kind.padEnd(10)} ${contender.label.padEnd(33)} ${seconds.toFixed(2).padStart(7)} s  ${rate}${memory}${mark}\n`);
       return;
     }
   }
@@ -717,6 +858,189 @@ async function inSession(contender: Contender, work: (client: FtpClient) => Prom
   }
 }
 
+// ---------------------------------------------------------------- a slow FTP server
+
+/**
+ * Reads `socket` to its end at no more than `bytesPerSecond` (pausing it
+ * whenever it is ahead), hashing what it reads; keeps nothing.
+ */
+function readSlowly(socket: Socket, bytesPerSecond: number, timeoutMs: number): Promise<{ bytes: number; sha256: string }> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    const started = performance.now();
+    let bytes = 0;
+    let settled = false;
+    let resumeTimer: NodeJS.Timeout | undefined;
+    const finish = (error: Error | null): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      clearTimeout(resumeTimer);
+      if (error === null) resolve({ bytes, sha256: hash.digest('hex') });
+      else reject(error);
+    };
+    const deadline = setTimeout(() => {
+      finish(new Error(`upload not finished after ${Math.round(timeoutMs / 1000)} s (${bytes} bytes read)`));
+      socket.destroy();
+    }, timeoutMs);
+    socket.on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      bytes += chunk.length;
+      const aheadMs = (bytes / bytesPerSecond) * 1000 - (performance.now() - started);
+      if (aheadMs >= 1) {
+        socket.pause();
+        resumeTimer = setTimeout(() => socket.resume(), aheadMs);
+      }
+    });
+    socket.once('end', () => finish(null));
+    socket.once('error', (error) => finish(error));
+    socket.once('close', () => finish(new Error(`data connection closed before its end (${bytes} bytes read)`)));
+  });
+}
+
+type Received = { bytes: number; sha256: string } | { error: string };
+
+/**
+ * An anonymous FTP server for uploads only (USER, PASS, PWD, TYPE, EPSV, PASV,
+ * STOR, QUIT) that reads each data connection slowly and keeps only its
+ * SHA-256: the server side of the slow-reader section's uploads.
+ */
+class SlowFtpServer {
+  /** STOR results by file name. */
+  readonly received = new Map<string, Received>();
+  private readonly sockets = new Set<Socket>();
+  private readonly closers = new Set<() => void>();
+
+  private constructor(
+    private readonly server: Server,
+    readonly address: FtpAddress,
+    private readonly bytesPerSecond: number,
+    private readonly timeoutMs: number,
+  ) {}
+
+  static async start(bytesPerSecond: number, timeoutMs: number): Promise<SlowFtpServer> {
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const { port } = server.address() as AddressInfo;
+    const slow = new SlowFtpServer(server, { host: '127.0.0.1', port }, bytesPerSecond, timeoutMs);
+    server.on('connection', (socket) => {
+      slow.track(socket);
+      void slow.session(socket).catch(() => undefined).finally(() => socket.destroy());
+    });
+    return slow;
+  }
+
+  async close(): Promise<void> {
+    for (const close of this.closers) close();
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private track(socket: Socket): void {
+    // Errors are seen by whoever reads the socket; one before that must not be an unhandled 'error' event.
+    socket.on('error', () => undefined);
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+  }
+
+  private async session(socket: Socket): Promise<void> {
+    socket.setNoDelay(true);
+    const control = new SocketReader(socket);
+    const send = (line: string): void => void socket.write(`${line}\r\n`);
+    let data: Promise<Socket> | null = null;
+    send('220 slow FTP server');
+    for (let commands = 0; commands < 100; commands++) {
+      const line = await control.line('a command');
+      const space = line.indexOf(' ');
+      const verb = (space === -1 ? line : line.slice(0, space)).toUpperCase();
+      const argument = space === -1 ? '' : line.slice(space + 1);
+      if (verb === 'USER') send('331 Any password will do.');
+      else if (verb === 'PASS') send('230 Logged in.');
+      else if (verb === 'PWD') send('257 "/" is the current directory.');
+      else if (verb === 'TYPE') send('200 Type set.');
+      else if (verb === 'EPSV' || verb === 'PASV') {
+        const listener = await this.listenOnce();
+        data = listener.accepted;
+        const { port } = listener;
+        send(verb === 'EPSV' ? `229 Entering Extended Passive Mode (|||${port}|)` : `227 Entering Passive Mode (127,0,0,1,${port >> 8},${port & 0xff})`);
+      } else if (verb === 'STOR') {
+        const pending = data;
+        data = null;
+        if (pending === null) {
+          send('425 Use EPSV or PASV first.');
+          continue;
+        }
+        let connection: Socket;
+        try {
+          connection = await pending;
+        } catch (error) {
+          this.received.set(argument, { error: errorText(error) });
+          send('425 No data connection.');
+          continue;
+        }
+        send('150 Ok to send data.');
+        try {
+          this.received.set(argument, await readSlowly(connection, this.bytesPerSecond, this.timeoutMs));
+          send('226 Transfer complete.');
+        } catch (error) {
+          this.received.set(argument, { error: errorText(error) });
+          send('426 Transfer aborted.');
+        } finally {
+          connection.destroy();
+        }
+      } else if (verb === 'QUIT') {
+        send('221 Goodbye.');
+        socket.end();
+        return;
+      } else {
+        send('502 Command not implemented.');
+      }
+    }
+  }
+
+  /** A listener for one data connection, closed once it has it or after CLIENT_TIMEOUT_MS. */
+  private listenOnce(): Promise<{ port: number; accepted: Promise<Socket> }> {
+    return new Promise((resolve, reject) => {
+      const listener = createServer();
+      listener.once('error', reject);
+      listener.listen(0, '127.0.0.1', () => {
+        listener.off('error', reject);
+        const { port } = listener.address() as AddressInfo;
+        const accepted = new Promise<Socket>((accept, fail) => {
+          const close = (): void => {
+            clearTimeout(timer);
+            this.closers.delete(abandon);
+            listener.close();
+          };
+          const abandon = (): void => {
+            close();
+            fail(new Error('the slow FTP server was closed'));
+          };
+          const timer = setTimeout(() => {
+            close();
+            fail(new Error('no data connection'));
+          }, CLIENT_TIMEOUT_MS);
+          this.closers.add(abandon);
+          listener.once('connection', (socket) => {
+            close();
+            this.track(socket);
+            accept(socket);
+          });
+        });
+        // Handled where it is awaited; a session that never uses it must not leave an unhandled rejection.
+        accepted.catch(() => undefined);
+        resolve({ port, accepted });
+      });
+    });
+  }
+}
+
 // ---------------------------------------------------------------- summaries
 
 function median(values: number[]): number | null {
@@ -803,6 +1127,10 @@ function table(header: string[], rows: string[][], allLeft = false): string {
 
 function kib(value: number | null): string {
   return value === null ? '-' : `${(value / 1024).toFixed(1)} MiB`;
+}
+
+function signedKib(value: number | null): string {
+  return value === null ? '-' : `${value >= 0 ? '+' : '-'}${(Math.abs(value) / 1024).toFixed(1)} MiB`;
 }
 
 // ---------------------------------------------------------------- environment
@@ -984,16 +1312,21 @@ async function main(): Promise<number> {
       sshdPid = null;
     }
 
+    const slowRate = config.slowRateMiB * MiB;
+    const slowTimeout = transferTimeoutMs(largeBytes) + Math.ceil((largeBytes / slowRate) * 1000);
+    const slowServer = await SlowFtpServer.start(slowRate, slowTimeout);
+    cleanups.push(() => slowServer.close());
+
     env.ciphers.ftpfwd = await probeFtpfwdCipher(sshd, vsftpd, home);
     env.ciphers['ssh-default'] = await probeSshCipher(sshd, undefined, home);
     env.ciphers['ssh-aes-gcm'] = await probeSshCipher(sshd, AES_GCM, home);
 
-    const direct: Contender = { key: 'direct', label: 'direct (no SSH)', ftpHost: vsftpd.host, ftpPort: vsftpd.port, socks: null, proc: null, cipher: '-', rssAtStartKiB: null };
+    const direct: Contender = { key: 'direct', label: 'direct (no SSH)', ftpHost: vsftpd.host, ftpPort: vsftpd.port, socks: null, slowServer: null, proc: null, cipher: '-', rssAtStartKiB: null };
     const ftpfwd = await startFtpfwd(sshd, vsftpd, home, env.ciphers.ftpfwd);
     cleanups.push(async () => void (await ftpfwd.proc?.stop()));
-    const sshDefault = await startSshSocks(sshd, vsftpd, home, 'ssh-default', undefined, env.ciphers['ssh-default']);
+    const sshDefault = await startSshSocks(sshd, vsftpd, slowServer.address, home, 'ssh-default', undefined, env.ciphers['ssh-default']);
     cleanups.push(async () => void (await sshDefault.proc?.stop()));
-    const sshGcm = await startSshSocks(sshd, vsftpd, home, 'ssh-aes-gcm', AES_GCM, env.ciphers['ssh-aes-gcm']);
+    const sshGcm = await startSshSocks(sshd, vsftpd, slowServer.address, home, 'ssh-aes-gcm', AES_GCM, env.ciphers['ssh-aes-gcm']);
     cleanups.push(async () => void (await sshGcm.proc?.stop()));
     const contenders = [direct, ftpfwd, sshDefault, sshGcm];
     const byKey = (key: ContenderKey): Contender => contenders.find((c) => c.key === key)!;
@@ -1148,6 +1481,90 @@ async function main(): Promise<number> {
       }
     }
     recordRss('concurrent sessions');
+
+    // 4. Slow reader: the large file at a limited rate, the forwarder's RSS sampled meanwhile. Down,
+    //    curl reads slowly; up, the slow FTP server does. Each transfer gets a forwarder process of its
+    //    own, started for it (and warmed up with one small file), so that its RSS before is that of a
+    //    process in its first use, not inflated by earlier transfers whose freed memory could hide
+    //    growth. One round: the point is memory, not speed.
+    process.stderr.write(`\n4. slow reader, ${config.sizeMiB} MiB at ${config.slowRateMiB} MiB/s, a new forwarder process per transfer\n`);
+    const startForwarder = async (key: ContenderKey): Promise<Contender> => {
+      const started = key === 'ftpfwd'
+        ? await startFtpfwd(sshd, vsftpd, home, env.ciphers.ftpfwd ?? 'unknown', slowServer.address)
+        : await startSshSocks(sshd, vsftpd, slowServer.address, home, key, key === 'ssh-aes-gcm' ? AES_GCM : undefined, env.ciphers[key] ?? 'unknown');
+      cleanups.push(async () => void (await started.proc?.stop()));
+      return started;
+    };
+    /** Runs `measure` with a new forwarder like `key`, warmed up; stops it after. */
+    const withNewForwarder = async (key: ContenderKey, kind: Kind, measure: (contender: Contender, pid: number) => Promise<void>): Promise<void> => {
+      let fresh: Contender | undefined;
+      try {
+        fresh = await startForwarder(key);
+        const [warmName, warmContents] = [...files.small][0]!;
+        let received: Buffer = Buffer.alloc(0);
+        const warm = await inSession(fresh, async (session) => {
+          received = await session.get(`small/${warmName}`);
+        });
+        if (warm.problems.length > 0 || !received.equals(warmContents)) throw new Error(`warm-up: ${warm.problems.join('; ') || 'wrong data'}`);
+        await measure(fresh, fresh.proc!.pid);
+      } catch (error) {
+        bench.failures.push(`${kind} via ${fresh?.label ?? key}: ${errorText(error)}`);
+      } finally {
+        await fresh?.proc?.stop();
+      }
+    };
+    if (roundAllowed('slow reader', 0)) {
+      for (const key of FORWARDERS) {
+        if (interrupted) break;
+        const out = join(client, `slow-${key}.bin`);
+        await withNewForwarder(key, 'slow-down', async (contender, pid) => {
+          let trace: RssTrace | null = null;
+          await bench.measure(contender, 'slow-down', 0, {
+            bytes: largeBytes,
+            files: 1,
+            prepare: async () => {
+              trace = null;
+              await removeAll([out]);
+            },
+            transfer: async () => {
+              const args = ['--limit-rate', `${config.slowRateMiB}M`, '-o', out, ftpUrl(contender, 'large.bin')];
+              const traced = await traceRss(pid, slowTimeout + 5_000, () => curl(contender, args, slowTimeout));
+              trace = traced.trace;
+              return curlOutcome([traced.result]);
+            },
+            verify: () => checkFile(out, files.largeSum, 'download'),
+            rss: () => trace,
+          });
+        });
+        await removeAll([out]);
+        const name = `slow-${key}.bin`;
+        await withNewForwarder(key, 'slow-up', async (contender, pid) => {
+          let trace: RssTrace | null = null;
+          await bench.measure(contender, 'slow-up', 0, {
+            bytes: largeBytes,
+            files: 1,
+            prepare: async () => {
+              trace = null;
+              slowServer.received.delete(name);
+            },
+            transfer: async () => {
+              const args = ['-T', files.large, slowServerUrl(contender, name)];
+              const traced = await traceRss(pid, slowTimeout + 5_000, () => curl(contender, args, slowTimeout));
+              trace = traced.trace;
+              return curlOutcome([traced.result]);
+            },
+            verify: async () => {
+              const got = slowServer.received.get(name);
+              if (got === undefined) return ['upload: the slow FTP server has no STOR of it'];
+              if ('error' in got) return [`upload: ${got.error}`];
+              return got.sha256 === files.largeSum ? [] : [`upload: SHA-256 mismatch (${got.sha256.slice(0, 12)}... instead of ${files.largeSum.slice(0, 12)}..., ${got.bytes} bytes)`];
+            },
+            rss: () => trace,
+          });
+        });
+      }
+    }
+
     const finalRss: Partial<Record<ContenderKey, number | null>> = {};
     for (const key of FORWARDERS) {
       const pid = byKey(key).proc?.pid;
@@ -1184,7 +1601,9 @@ function buildReport(
   skipped: string[],
   startedAt: Date,
 ): { text: string; json: unknown } {
-  const kinds: Kind[] = ['large-down', 'large-up', 'small-down', 'small-up', 'conc-down', 'conc-up'];
+  const kinds: Kind[] = ['slow-down', 'slow-up', 'large-down', 'large-up', 'small-down', 'small-up', 'conc-down', 'conc-up'];
+  /** Measured for the forwarders only: `direct` has no process whose memory could grow. */
+  const forwardersOnly = (kind: Kind): boolean => kind.startsWith('slow');
   const summaries = new Map<string, Summary>();
   for (const kind of kinds) for (const c of contenders) summaries.set(`${kind}/${c.key}`, summarize(bench.samples, kind, c.key));
   const get = (kind: Kind, key: ContenderKey): Summary => summaries.get(`${kind}/${key}`)!;
@@ -1278,9 +1697,56 @@ function buildReport(
   say(table(['ratio', 'down MB/s', 'up MB/s', 'CPU/GiB down', 'CPU/GiB up'],
     ratioRows('conc-down', 'conc-up', (s) => s.mbPerSecond, (s) => s.forwarderCpuSecondsPerGiB)));
 
-  say();
-  say('4. Memory of the forwarding processes: RSS at start, peak RSS (VmHWM) after each section, RSS at the end');
+  // The slow reader: one transfer per direction and forwarder, so its sample is the figure.
   const forwarders = contenders.filter((c) => c.proc !== null);
+  const slowSample = (kind: Kind, key: ContenderKey): Sample | undefined => bench.samples.find((s) => s.kind === kind && s.contender === key);
+  const slowRss = (kind: Kind, key: ContenderKey): RssTrace | null => {
+    const sample = slowSample(kind, key);
+    return sample?.ok === true ? (sample.rss ?? null) : null;
+  };
+  const growthRatio = (kind: Kind, other: ContenderKey): number | null => {
+    const a = slowRss(kind, 'ftpfwd')?.growthKiB ?? null;
+    const b = slowRss(kind, other)?.growthKiB ?? null;
+    // Below 1 MiB (or zero, or less: memory given back) a growth is noise, and a ratio to it meaningless.
+    return a === null || b === null || a < 1024 || b < 1024 ? null : a / b;
+  };
+  const maxRatio = (kind: Kind, other: ContenderKey): number | null => ratio(slowRss(kind, 'ftpfwd')?.maxKiB ?? null, slowRss(kind, other)?.maxKiB ?? null);
+  say();
+  say(`4. Slow reader: ${config.sizeMiB} MiB at ${config.slowRateMiB} MiB/s; down, curl --limit-rate reads slowly; up, an FTP server in the benchmark does.`);
+  say('   Each transfer has a forwarder process of its own, new and warmed up with one small file.');
+  say(`   RSS of the forwarding process: just before; max = the largest of readings every ${RSS_SAMPLE_MS} ms during the transfer and at its end,`);
+  say('   or VmHWM if the transfer raised it (a peak between readings); growth = max - before.');
+  say('   Backpressure holds when growth stays bounded (MiB, not the size of the file).');
+  say(table(
+    ['contender', 'down RSS before', 'max', 'growth', 'MB/s', 'up RSS before', 'max', 'growth', 'MB/s'],
+    forwarders.map((c) => {
+      const d = get('slow-down', c.key);
+      const u = get('slow-up', c.key);
+      const dr = slowSample('slow-down', c.key)?.rss;
+      const ur = slowSample('slow-up', c.key)?.rss;
+      return [
+        c.label + failedNote(d, u),
+        kib(dr?.beforeKiB ?? null), kib(dr?.maxKiB ?? null), signedKib(dr?.growthKiB ?? null), fmt(d.mbPerSecond),
+        kib(ur?.beforeKiB ?? null), kib(ur?.maxKiB ?? null), signedKib(ur?.growthKiB ?? null), fmt(u.mbPerSecond),
+      ];
+    }),
+  ));
+  stallNote('slow-down', 'slow-up');
+  say();
+  say(table(['ratio (growth, max RSS: >1 = ftpfwd more; MB/s: >1 = ftpfwd faster)', 'growth down', 'growth up', 'max RSS down', 'max RSS up', 'MB/s down', 'MB/s up'],
+    (['ssh-default', 'ssh-aes-gcm'] as const).map((other) => [
+      `ftpfwd / ${contenders.find((c) => c.key === other)!.label}`,
+      fmtRatio(growthRatio('slow-down', other)),
+      fmtRatio(growthRatio('slow-up', other)),
+      fmtRatio(maxRatio('slow-down', other)),
+      fmtRatio(maxRatio('slow-up', other)),
+      fmtRatio(ratio(get('slow-down', 'ftpfwd').mbPerSecond, get('slow-down', other).mbPerSecond)),
+      fmtRatio(ratio(get('slow-up', 'ftpfwd').mbPerSecond, get('slow-up', other).mbPerSecond)),
+    ])));
+  say('  (growth ratio "-": one of the two growths is under 1 MiB, too small for a meaningful ratio)');
+
+  say();
+  say('5. Memory of the forwarding processes: RSS at start, peak RSS (VmHWM) after each section, RSS at the end');
   say(table(
     ['process', 'RSS at start', ...rss.map((p) => `peak after ${p.after}`), 'RSS at end'],
     forwarders.map((c) => [c.label, kib(c.rssAtStartKiB), ...rss.map((p) => kib(p.kib[c.key] ?? null)), kib(finalRss[c.key] ?? null)]),
@@ -1309,11 +1775,11 @@ function buildReport(
     config,
     environment: env,
     contenders: contenders.map((c) => ({ key: c.key, label: c.label, cipher: c.cipher, pid: c.proc?.pid ?? null, rssAtStartKiB: c.rssAtStartKiB })),
-    summaries: [...summaries.values()],
+    summaries: [...summaries.values()].filter((s) => s.contender !== 'direct' || !forwardersOnly(s.kind)),
     ratios: Object.fromEntries(
       (['ssh-default', 'ssh-aes-gcm', 'direct'] as const).map((other) => [
         `ftpfwd/${other}`,
-        Object.fromEntries(kinds.map((kind) => {
+        Object.fromEntries(kinds.filter((kind) => other !== 'direct' || !forwardersOnly(kind)).map((kind) => {
           const a = get(kind, 'ftpfwd');
           const b = get(kind, other);
           return [kind, {
@@ -1323,6 +1789,29 @@ function buildReport(
         })),
       ]),
     ),
+    slowReader: {
+      bytes: config.sizeMiB * MiB,
+      rateMiBPerSecond: config.slowRateMiB,
+      rssSampleMs: RSS_SAMPLE_MS,
+      results: forwarders.flatMap((c) => (['slow-down', 'slow-up'] as const).map((kind) => {
+        const sample = slowSample(kind, c.key);
+        return {
+          kind,
+          contender: c.key,
+          ok: sample?.ok ?? false,
+          mbPerSecond: sample === undefined ? null : sample.bytes / MB / sample.seconds,
+          ...(sample?.rss ?? {}),
+        };
+      })),
+      ratios: Object.fromEntries((['ssh-default', 'ssh-aes-gcm'] as const).map((other) => [
+        `ftpfwd/${other}`,
+        Object.fromEntries((['slow-down', 'slow-up'] as const).map((kind) => [kind, {
+          rssGrowth: growthRatio(kind, other),
+          maxRss: maxRatio(kind, other),
+          throughput: ratio(get(kind, 'ftpfwd').mbPerSecond, get(kind, other).mbPerSecond),
+        }])),
+      ])),
+    },
     peakRssKiB: rss,
     finalRssKiB: finalRss,
     samples: bench.samples,
