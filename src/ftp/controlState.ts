@@ -12,7 +12,7 @@ import {
 } from './dataAddresses.js';
 import { withCrlf } from './lineFramer.js';
 import { isPreliminary, ReplyTracker } from './replies.js';
-import { isIPv4 } from 'node:net';
+import { isIP, isIPv4 } from 'node:net';
 
 /**
  * How active mode (PORT/EPRT) is carried:
@@ -133,7 +133,11 @@ export class ControlState {
     const verb = command.verb as ActiveVerb;
     const parsed = verb === 'PORT' ? parsePortArgument(command.argument) : parseEprtArgument(command.argument);
     if (!parsed.ok) return this.answerLocally(LOCAL_REPLIES.badArgument(parsed.reason));
-    const target = parsed.value;
+    // The unspecified address names no other host: the client listens on
+    // all its addresses (lftp sends `EPRT |2|::|port|` on an IPv6 loopback
+    // connection), so its data port is reached at its own address.
+    const own = isUnspecified(parsed.value) && isIP(this.policy.clientAddress) !== 0;
+    const target = own ? ownAddress(parsed.value, this.policy.clientAddress) : parsed.value;
     if (!sameAddress(target.host, this.policy.clientAddress)) return this.answerLocally(LOCAL_REPLIES.bounce);
     if (target.port < this.policy.minimumActivePort) {
       return this.answerLocally(LOCAL_REPLIES.privilegedPort(this.policy.minimumActivePort));
@@ -278,6 +282,16 @@ function parsePassiveReply(
     return parsed.ok ? parsed.value : 'malformed';
   }
   return 'not-passive';
+}
+
+/** `0.0.0.0`, or `::` in any spelling (the host was already checked to be valid IPv6). */
+function isUnspecified(target: ActiveTarget): boolean {
+  return target.family === 4 ? target.host === '0.0.0.0' : /^[0:]+$/.test(target.host);
+}
+
+function ownAddress(target: ActiveTarget, clientAddress: string): ActiveTarget {
+  const host = normalizeAddress(clientAddress);
+  return { family: isIPv4(host) ? 4 : 6, host, port: target.port };
 }
 
 /** Compares addresses, treating IPv4-mapped IPv6 (`::ffff:a.b.c.d`) as IPv4. */

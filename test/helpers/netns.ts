@@ -13,8 +13,22 @@ export interface BastionTopology {
   /** bastion <-> ftp link, 10.251.2.0/24. */
   bastionFtpSideAddr: string;
   ftpAddr: string;
+  /**
+   * The same links over IPv6 (ULA, fd00:251:1::/64 and fd00:251:2::/64),
+   * assigned with `nodad` so they are usable at once; undefined when the
+   * topology was created with `ipv6: false`.
+   */
+  clientAddr6: string | undefined;
+  bastionClientSideAddr6: string | undefined;
+  bastionFtpSideAddr6: string | undefined;
+  ftpAddr6: string | undefined;
   /** Deletes every namespace that was created; safe to call more than once. */
   destroy(): Promise<void>;
+}
+
+export interface BastionTopologyOptions {
+  /** Also give both links IPv6 addresses; default true. */
+  ipv6?: boolean;
 }
 
 export function isRoot(): boolean {
@@ -46,11 +60,13 @@ function namespaceRemover(created: string[]): () => Promise<void> {
 
 /**
  * Three namespaces, client - bastion - ftp, joined by two veth pairs. The
- * bastion does not forward and nobody has a default route, so the client can
- * reach the bastion but not the ftp host. Every link is created inside the
- * namespaces; the caller's own network namespace is left untouched.
+ * bastion does not forward (IPv4 nor IPv6) and nobody has a default route,
+ * so the client can reach the bastion but not the ftp host. Every link is
+ * created inside the namespaces; the caller's own network namespace is left
+ * untouched.
  */
-export async function createBastionTopology(): Promise<BastionTopology> {
+export async function createBastionTopology(options: BastionTopologyOptions = {}): Promise<BastionTopology> {
+  const ipv6 = options.ipv6 ?? true;
   sequence += 1;
   const base = `ffw${process.pid % 10000}-${sequence}`;
   const client = `${base}c`;
@@ -66,6 +82,10 @@ export async function createBastionTopology(): Promise<BastionTopology> {
     bastionClientSideAddr: '10.251.1.2',
     bastionFtpSideAddr: '10.251.2.1',
     ftpAddr: '10.251.2.2',
+    clientAddr6: ipv6 ? 'fd00:251:1::1' : undefined,
+    bastionClientSideAddr6: ipv6 ? 'fd00:251:1::2' : undefined,
+    bastionFtpSideAddr6: ipv6 ? 'fd00:251:2::1' : undefined,
+    ftpAddr6: ipv6 ? 'fd00:251:2::2' : undefined,
     destroy,
   };
   try {
@@ -86,7 +106,18 @@ export async function createBastionTopology(): Promise<BastionTopology> {
       await ip(['-n', ns, 'addr', 'add', cidr, 'dev', dev]);
       await ip(['-n', ns, 'link', 'set', dev, 'up']);
     }
-    const sysctl = await run('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=0'], { netns: bastion, timeoutMs: IP_TIMEOUT_MS });
+    if (ipv6) {
+      const addresses6: Array<[string, string, string | undefined]> = [
+        [client, 'to-bastion', topology.clientAddr6],
+        [bastion, 'to-client', topology.bastionClientSideAddr6],
+        [bastion, 'to-ftp', topology.bastionFtpSideAddr6],
+        [ftp, 'to-bastion', topology.ftpAddr6],
+      ];
+      // nodad: no duplicate address detection, so the addresses can be bound at once.
+      for (const [ns, dev, address] of addresses6) await ip(['-n', ns, '-6', 'addr', 'add', `${String(address)}/64`, 'dev', dev, 'nodad']);
+    }
+    const forwarding = ['net.ipv4.ip_forward=0', ...(ipv6 ? ['net.ipv6.conf.all.forwarding=0'] : [])];
+    const sysctl = await run('sysctl', ['-q', '-w', ...forwarding], { netns: bastion, timeoutMs: IP_TIMEOUT_MS });
     if (sysctl.code !== 0) throw new Error(`cannot disable forwarding in ${bastion}: ${sysctl.stderr.trim()}`);
     return topology;
   } catch (err) {

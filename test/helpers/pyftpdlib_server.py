@@ -12,8 +12,25 @@ import os
 import sys
 
 from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.handlers import ActiveDTP, FTPHandler
 from pyftpdlib.servers import FTPServer
+
+
+class HandedOverActiveDTP(ActiveDTP):
+    """ActiveDTP that forgets its file descriptor once it is unregistered.
+
+    pyftpdlib (1.5.7, Debian 12) hands the connected data socket of a
+    PORT/EPRT transfer to a DTPHandler but keeps the fd number, and closes
+    the ActiveDTP later (at the next PORT/PASV, or when the session ends):
+    that unregisters the number again, and by then the kernel may have given
+    it to another connection, which is silently never served again. Under
+    concurrent sessions a control connection then hangs. This is
+    giampaolo/pyftpdlib pull request 657; the fix is the same.
+    """
+
+    def del_channel(self, map=None):
+        super().del_channel(map)
+        self._fileno = None
 
 
 def main(argv):
@@ -31,6 +48,7 @@ def main(argv):
     authorizer.override_perm("anonymous", incoming, perm="elradfmw", recursive=True)
 
     handler = FTPHandler
+    handler.active_dtp = HandedOverActiveDTP
     handler.authorizer = authorizer
     handler.banner = "ftpfwd test pyftpdlib ready."
     # Same-address checks (permit_foreign_addresses, permit_privileged_ports)

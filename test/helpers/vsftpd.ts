@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
+import { isIPv6 } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
@@ -16,7 +17,7 @@ const START_TIMEOUT_MS = 15_000;
 export interface VsftpdOptions {
   /** Served as the anonymous root; made root-owned and 0755, as vsftpd insists. */
   root: string;
-  /** Default 127.0.0.1. */
+  /** Default 127.0.0.1. An IPv6 address makes vsftpd listen there only (`listen_ipv6`). */
   listenAddress?: string;
   /** Default: a free port on loopback, or 21 inside a network namespace. */
   port?: number;
@@ -91,10 +92,9 @@ export async function startVsftpd(opts: VsftpdOptions): Promise<VsftpdInstance> 
     await writeFile(
       configFile,
       vsftpdConfig({
-        listen: true,
-        listen_ipv6: false,
+        // vsftpd listens on one family: `listen` for IPv4, `listen_ipv6` for IPv6.
+        ...(isIPv6(host) ? { listen: false, listen_ipv6: true, listen_address6: host } : { listen: true, listen_ipv6: false, listen_address: host }),
         background: false,
-        listen_address: host,
         listen_port: port,
         anonymous_enable: true,
         local_enable: false,

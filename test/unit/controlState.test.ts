@@ -613,6 +613,36 @@ describe('ControlState: active mode, forward strategy', () => {
       expected: [out({ action: { kind: 'open-active-forward', verb: 'EPRT', target: { family: 6, host: '::ffff:127.0.0.1', port: 50000 } } })],
     },
     {
+      title: 'EPRT naming the unspecified address :: means the client itself (lftp on ::1)',
+      input: { policy: { clientAddress: '::1' }, events: [{ client: 'EPRT |2|::|50000|' }, { activeReady: { host: '::1', port: 40000 } }] },
+      expected: [out({ action: { kind: 'open-active-forward', verb: 'EPRT', target: { family: 6, host: '::1', port: 50000 } } }), up('EPRT |2|::1|40000|')],
+    },
+    {
+      title: 'the unspecified address in any spelling, converted: the data connection goes to the client address',
+      input: { policy: { clientAddress: '::1', activeStrategy: 'convert' }, events: [{ client: 'EPRT |2|0:0:0::0|50000|' }] },
+      expected: [up('EPSV')],
+    },
+    {
+      title: 'PORT 0,0,0,0 means the client itself',
+      input: { events: [{ client: 'PORT 0,0,0,0,195,80' }] },
+      expected: [out({ action: { kind: 'open-active-forward', verb: 'PORT', target } })],
+    },
+    {
+      title: 'an unspecified address from an IPv4-mapped client becomes its IPv4 address',
+      input: { policy: { clientAddress: '::ffff:127.0.0.1' }, events: [{ client: 'EPRT |2|::|50000|' }] },
+      expected: [out({ action: { kind: 'open-active-forward', verb: 'EPRT', target: { family: 4, host: '127.0.0.1', port: 50000 } } })],
+    },
+    {
+      title: 'an unspecified address is refused when the client address is unknown',
+      input: { policy: { clientAddress: '' }, events: [{ client: 'EPRT |2|::|50000|' }] },
+      expected: [down(BOUNCE)],
+    },
+    {
+      title: 'an unspecified address still needs an unprivileged port',
+      input: { policy: { clientAddress: '::1' }, events: [{ client: 'EPRT |2|::|22|' }] },
+      expected: [down(LOCAL_REPLIES.privilegedPort(1024))],
+    },
+    {
       title: 'an IPv6 client may not name an IPv4 address',
       input: { policy: { clientAddress: '::1' }, events: [{ client: 'PORT 127,0,0,1,195,80' }] },
       expected: [down(BOUNCE)],
