@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { appendFile, chmod, copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +9,7 @@ import { curlDownload } from '../helpers/clients.js';
 import { sha256File, writeRandomFile } from '../helpers/files.js';
 import { isRoot } from '../helpers/netns.js';
 import { freePort } from '../helpers/ports.js';
-import { assertSucceeded, run, startProcess, type ProcessHandle, type RunResult } from '../helpers/processes.js';
+import { assertSucceeded, descendantPids, run, startProcess, type ProcessHandle, type RunResult } from '../helpers/processes.js';
 import { knownHostsLine, startSshd, type SshdInstance } from '../helpers/sshd.js';
 import { delay } from '../helpers/time.js';
 import { makeTempDir, removeDir } from '../helpers/tmp.js';
@@ -84,32 +84,6 @@ function shellQuote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Direct and indirect children of `pid`, from /proc (bounded). */
-function descendantsOf(pid: number): number[] {
-  const found: number[] = [];
-  const queue = [pid];
-  for (let next = queue.shift(); next !== undefined && found.length < 64; next = queue.shift()) {
-    let tasks: string[] = [];
-    try {
-      tasks = readdirSync(`/proc/${next}/task`);
-    } catch {
-      continue;
-    }
-    for (const task of tasks) {
-      let children = '';
-      try {
-        children = readFileSync(`/proc/${next}/task/${task}/children`, 'utf8');
-      } catch {
-        continue;
-      }
-      for (const child of children.trim().split(/\s+/).filter(Boolean).map(Number)) {
-        found.push(child);
-        queue.push(child);
-      }
-    }
-  }
-  return found;
-}
 
 function signalAll(pids: readonly number[], signal: NodeJS.Signals): void {
   for (const pid of pids) {
@@ -589,7 +563,7 @@ describe('ftpfwd SSH side through the real CLI, real OpenSSH and vsftpd', { skip
 
       const listener = Number((await readFile(join(sshd.dir, 'sshd.pid'), 'utf8')).trim());
       assert.ok(Number.isInteger(listener) && listener > 1, 'no sshd pid file');
-      frozen = descendantsOf(listener);
+      frozen = descendantPids(listener);
       assert.ok(frozen.length > 0, 'sshd has no per-connection process to freeze');
       signalAll(frozen, 'SIGSTOP');
       const frozenAt = Date.now();

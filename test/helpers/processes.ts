@@ -133,7 +133,7 @@ function formatStatus(status: ExitStatus): string {
 }
 
 /** Direct and indirect children of `pid` (from /proc; empty where that is unavailable). */
-function descendantPids(pid: number): number[] {
+export function descendantPids(pid: number): number[] {
   const found: number[] = [];
   const queue = [pid];
   for (let next = queue.shift(); next !== undefined && found.length < MAX_DESCENDANTS; next = queue.shift()) {
