@@ -55,6 +55,13 @@ export function parseCommandLine(line: Buffer): CommandLine {
   return { kind: 'command', verb: verb.toUpperCase(), argument };
 }
 
+/** Commands that use the data connection set up before them. */
+const TRANSFER_VERBS = new Set(['RETR', 'STOR', 'STOU', 'APPE', 'LIST', 'NLST', 'MLSD']);
+
+export function isTransferCommand(command: CommandLine): boolean {
+  return command.kind === 'command' && TRANSFER_VERBS.has(command.verb);
+}
+
 /** Verbs whose argument is a secret and must never reach a log. */
 const SECRET_VERBS = new Set(['PASS', 'ACCT', 'ADAT']);
 

@@ -77,6 +77,8 @@ export class PassiveDataListener implements Closable {
   private readonly channel: Promise<ClientChannel>;
   /** Whether the SSH channel for this data connection could be opened. */
   readonly channelReady: Promise<boolean>;
+  /** Lets go of the session's hold once this listener is used or closed. */
+  private readonly untrack: () => void;
 
   private constructor(
     private readonly server: Server,
@@ -85,6 +87,7 @@ export class PassiveDataListener implements Closable {
     request: PassiveListenerRequest,
   ) {
     const { ssh, timeouts } = context;
+    this.untrack = context.track(this);
     this.channel = ssh.openDirectTcpip(request.origin, request.serverHost, request.serverPort, timeouts.connectMs);
     this.channelReady = this.channel.then(
       () => true,
@@ -135,6 +138,7 @@ export class PassiveDataListener implements Closable {
           return;
         }
         this.closed = true;
+        this.untrack();
         superviseRelay(this.context, relay(socket, channel, this.context.timeouts.lingerMs));
       },
       () => socket.destroy(),
@@ -149,6 +153,7 @@ export class PassiveDataListener implements Closable {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.untrack();
     this.stopListening();
     this.channel.then(
       (channel) => channel.destroy(),
@@ -167,6 +172,7 @@ export class ActiveDataForward implements Closable {
   private used = false;
   private closed = false;
   private acceptTimer: NodeJS.Timeout | undefined;
+  private untrack: () => void = () => undefined;
 
   private constructor(
     private readonly context: DataContext,
@@ -180,7 +186,7 @@ export class ActiveDataForward implements Closable {
       (details, accept, reject) => active.onIncoming(details, accept, reject),
       context.timeouts.connectMs,
     );
-    if (active.closed) active.forward.close();
+    active.untrack = context.track(active);
     active.acceptTimer = setTimeout(() => {
       context.log.warn({ port: active.forward?.port }, 'the server did not connect in time; remote forward cancelled');
       active.close();
@@ -215,11 +221,13 @@ export class ActiveDataForward implements Closable {
           return;
         }
         this.closed = true;
+        this.untrack();
         superviseRelay(this.context, relay(socket, accept(), this.context.timeouts.lingerMs));
       },
       (error: unknown) => {
         this.context.log.warn({ reason: errorMessage(error) }, 'could not connect to the client data port');
         reject();
+        this.close();
       },
     );
   }
@@ -232,6 +240,7 @@ export class ActiveDataForward implements Closable {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.untrack();
     this.cancelForward();
   }
 }

@@ -2,7 +2,7 @@ import { isIPv4 } from 'node:net';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ClientChannel } from 'ssh2';
-import { describeCommandForLog, parseCommandLine, stripTelnetInterrupt } from '../ftp/commands.js';
+import { describeCommandForLog, isTransferCommand, parseCommandLine, stripTelnetInterrupt } from '../ftp/commands.js';
 import { ControlState, LOCAL_REPLIES, normalizeAddress, type Action, type ActiveStrategy, type Step } from '../ftp/controlState.js';
 import { LineFramer, withCrlf } from '../ftp/lineFramer.js';
 import type { SshConnection } from '../ssh/sshConnection.js';
@@ -51,8 +51,6 @@ const MAX_QUEUED_LINES = 256;
  */
 const MAX_PENDING_COMMANDS = 1024;
 
-/** Commands that use the data connection set up before them. */
-const TRANSFER_VERBS = new Set(['RETR', 'STOR', 'STOU', 'APPE', 'LIST', 'NLST', 'MLSD']);
 
 /**
  * One FTP control connection and everything hanging off it. It owns the
@@ -165,8 +163,8 @@ export class FtpSession {
     }
     const command = parseCommandLine(stripTelnetInterrupt(line));
     if (this.log.isLevelEnabled('debug')) this.log.debug({ command: describeCommandForLog(command) }, 'client command');
-    if (command.kind === 'command' && TRANSFER_VERBS.has(command.verb)) this.lastTransferCommand = describeCommandForLog(command);
-    if (command.kind === 'command' && TRANSFER_VERBS.has(command.verb) && this.latestDataSetup) {
+    if (isTransferCommand(command)) this.lastTransferCommand = describeCommandForLog(command);
+    if (isTransferCommand(command) && this.latestDataSetup) {
       // The data channel was requested a round trip ago, so this rarely
       // waits. If SSH refused it, fail now instead of leaving the server
       // waiting for a data connection until its own timeout.
@@ -245,7 +243,6 @@ export class FtpSession {
       }
       this.pendingPassive = listener;
       this.latestDataSetup = listener.channelReady;
-      this.dataConnections.add(listener);
       this.send(this.state.passiveListenerReady(listenHost, listener.port));
     } catch (error) {
       this.log.warn({ reason: error instanceof Error ? error.message : String(error) }, 'could not open a passive data listener');
@@ -268,7 +265,6 @@ export class FtpSession {
         forward.close();
         return;
       }
-      this.dataConnections.add(forward);
       context.log.debug({ bound: `${forward.address}:${forward.port}` }, 'remote forward bound for active mode');
       this.send(this.state.activeForwardReady(this.options.activeBindAddress, forward.port));
     } catch (error) {

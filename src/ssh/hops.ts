@@ -98,7 +98,7 @@ export async function prepareHop(hop: SshHopOptions, context: HopContext): Promi
       passwordAttempts: 3,
       target,
     },
-    verifyHostKey: (key) => verifier.verify(key),
+    hostKeyVerifier: verifier,
     // Ask for the key type already on record, as OpenSSH does, so that a
     // server with several host keys is checked against the one we know.
     hostKeyAlgorithms: preferKnownHostKeyAlgorithms(HOST_KEY_ALGORITHMS, knownKeyTypesForHost(known.entries, hop.host, port)),

@@ -2,6 +2,7 @@ import { connect as connectTcp, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Client, type ClientChannel, type ServerHostKeyAlgorithm, type TcpConnectionDetails } from 'ssh2';
 import { createAuthHandler, type AuthOptions } from './authentication.js';
+import { toSsh2HostVerifier, type HostKeyVerifier } from './hostKeyVerifier.js';
 import type { Logger } from 'pino';
 import { FtpfwdError } from '../errors.js';
 
@@ -10,8 +11,8 @@ export interface SshConnectOptions {
   port: number;
   /** Who we are and how we prove it. */
   auth: AuthOptions;
-  /** Resolves when the host key is trusted; rejects with the reason otherwise. */
-  verifyHostKey: (key: Buffer) => Promise<void>;
+  /** Decides whether the server's host key is trusted. */
+  hostKeyVerifier: HostKeyVerifier;
   /** Host key algorithms to offer, most wanted first (those on record for the host). */
   hostKeyAlgorithms?: string[];
   connectTimeoutMs: number;
@@ -66,10 +67,6 @@ export class SshConnection {
       throw error;
     }
     return new SshConnection(client, log);
-  }
-
-  get isOpen(): boolean {
-    return !this.closed;
   }
 
   onClose(listener: (reason: Error | null) => void): () => void {
@@ -193,15 +190,9 @@ class HandshakeAttempt {
         keepaliveInterval: options.keepaliveIntervalMs,
         keepaliveCountMax: options.keepaliveCountMax,
         ...(options.hostKeyAlgorithms ? { algorithms: { serverHostKey: options.hostKeyAlgorithms as ServerHostKeyAlgorithm[] } } : {}),
-        hostVerifier: (key: Buffer, verify: (valid: boolean) => void) => {
-          options.verifyHostKey(key).then(
-            () => verify(true),
-            (error: unknown) => {
-              this.hostKeyError = error;
-              verify(false);
-            },
-          );
-        },
+        hostVerifier: toSsh2HostVerifier(options.hostKeyVerifier, (error) => {
+          this.hostKeyError = error;
+        }),
         authHandler: createAuthHandler(options.auth, this.methodsTried),
       });
     });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { describeCommandForLog, parseCommandLine, stripTelnetInterrupt, type CommandLine } from '../../src/ftp/commands.js';
+import { describeCommandForLog, isTransferCommand, parseCommandLine, stripTelnetInterrupt, type CommandLine } from '../../src/ftp/commands.js';
 
 const bytes = (text: string): Buffer => Buffer.from(text, 'latin1');
 
@@ -120,5 +120,24 @@ describe('describeCommandForLog', () => {
       assert.equal(described, expected);
       assert.doesNotMatch(described, /hunter2|secret|horse|Zm9v/);
     });
+  }
+});
+
+describe('isTransferCommand', () => {
+  const cases: Array<{ title: string; input: string; expected: boolean }> = [
+    { title: 'RETR', input: 'RETR file.bin', expected: true },
+    { title: 'lower-case stor', input: 'stor up.bin', expected: true },
+    { title: 'APPE', input: 'APPE log.txt', expected: true },
+    { title: 'STOU', input: 'STOU', expected: true },
+    { title: 'LIST without argument', input: 'LIST', expected: true },
+    { title: 'NLST', input: 'NLST /', expected: true },
+    { title: 'MLSD', input: 'MLSD', expected: true },
+    { title: 'MLST uses the control connection', input: 'MLST file', expected: false },
+    { title: 'PASV sets up, does not transfer', input: 'PASV', expected: false },
+    { title: 'STAT replies on the control connection', input: 'STAT /', expected: false },
+    { title: 'an invalid line', input: 'RE\0TR x', expected: false },
+  ];
+  for (const { title, input, expected } of cases) {
+    it(title, () => assert.equal(isTransferCommand(parseCommandLine(Buffer.from(input, 'latin1'))), expected));
   }
 });
