@@ -77,8 +77,8 @@ export class FtpSession {
   /** The last RETR/STOR/LIST... seen, named in the transfer's log line. */
   private lastTransferCommand: string | null = null;
   private idleTimer: NodeJS.Timeout | undefined;
-  /** Set while shutting down gracefully: called when the last transfer ends. */
-  private onTransfersDone: (() => void) | null = null;
+  /** Set while shutting down gracefully: checked whenever a transfer ends or a reply arrives. */
+  private onQuiet: (() => void) | null = null;
   private resolveClosed!: () => void;
   /** Resolves once the session has ended and everything it owned is closed. */
   readonly closed = new Promise<void>((resolve) => {
@@ -182,6 +182,16 @@ export class FtpSession {
     this.touch();
     if (this.log.isLevelEnabled('debug')) this.log.debug({ reply: line.toString('latin1') }, 'server reply');
     await this.apply(this.state.onServerLine(line));
+    this.checkQuiet();
+  }
+
+  /**
+   * No transfer under way and no reply still due: a transfer's data can
+   * end before its 226 arrives on the control connection, and a graceful
+   * shutdown must wait for that reply too.
+   */
+  private checkQuiet(): void {
+    if (this.onQuiet && this.activeTransfers === 0 && this.state.pendingCount === 0) this.onQuiet();
   }
 
   private async apply(step: Step): Promise<void> {
@@ -304,7 +314,7 @@ export class FtpSession {
         this.activeTransfers -= 1;
         this.reportTransfer(record, log);
         this.touch();
-        if (this.activeTransfers === 0) this.onTransfersDone?.();
+        this.checkQuiet();
       },
     };
   }
@@ -341,8 +351,8 @@ export class FtpSession {
 
   /**
    * Ends the session for a graceful shutdown: at once when no transfer is
-   * under way, else when the last one ends or after graceMs, whichever
-   * comes first. Either way the client gets a 421.
+   * under way, else when the last one has ended and its reply arrived, or
+   * after graceMs, whichever comes first. Either way the client gets a 421.
    */
   async shutDown(graceMs: number, explanation: string): Promise<void> {
     if (this.isClosed) return;
@@ -350,7 +360,7 @@ export class FtpSession {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, graceMs);
         timer.unref();
-        this.onTransfersDone = () => {
+        this.onQuiet = () => {
           clearTimeout(timer);
           resolve();
         };
