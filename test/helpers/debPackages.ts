@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { run, type RunResult } from './processes.js';
 import { removeDir } from './tmp.js';
 
@@ -13,7 +13,8 @@ import { removeDir } from './tmp.js';
  * together with any library package they need that is not installed.
  */
 
-const CACHE_DIR = join(tmpdir(), 'ftpfwd-test-debs');
+/** Under node_modules, so that `npm ci` starts it afresh and nothing else has to clean it. */
+export const CACHE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'node_modules', '.cache', 'ftpfwd-debs');
 const APT_TIMEOUT_MS = 180_000;
 const QUERY_TIMEOUT_MS = 20_000;
 /** How far the library dependency closure is followed, and how big it may grow. */
@@ -48,7 +49,7 @@ function fail(result: RunResult, what: string): never {
 }
 
 /** Which of `pkgs` are installed, in one dpkg-query call. */
-async function installedAmong(pkgs: readonly string[]): Promise<Set<string>> {
+export async function installedAmong(pkgs: readonly string[]): Promise<Set<string>> {
   if (pkgs.length === 0) return new Set();
   const result = await run('dpkg-query', ['-W', '-f=${Package} ${db:Status-Status}\\n', ...pkgs], { timeoutMs: QUERY_TIMEOUT_MS });
   const installed = new Set<string>();
