@@ -11,13 +11,14 @@ export type BackgroundReport = { kind: 'ready'; stdout: string } | { kind: 'fail
 const READY_TIMEOUT_MS = 5 * 60_000;
 
 /**
- * `-f`: starts a detached copy of this command without -f, and returns
+ * `-f`: starts a detached copy of this command, marked as the background
+ * copy in its environment so that it does not fork again, and returns
  * only when that copy is listening (exit 0) or has failed (its exit code),
  * as `ssh -f` does. The copy's stderr stays on ours, so its one-line
  * error reaches the user.
  */
 export function goToBackground(argv: readonly string[]): Promise<number> {
-  const args = argv.slice(1).filter((argument) => argument !== '-f' && argument !== '--background');
+  const args = argv.slice(1);
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [...process.execArgv, ...args], {
       detached: true,

@@ -87,13 +87,20 @@ export async function toForwarderOptions(destinationText: string, options: CliOp
     ...(maxSessions === undefined ? {} : { maxSessions }),
     reconnect: { enabled: !options.exitOnDisconnect },
     // BatchMode and a background process have nobody to ask.
-    ...(target.batchMode || options.background || env[BACKGROUND_CHILD_ENV] ? {} : { prompt: createTerminalPrompter() }),
+    ...(target.batchMode || options.background || env[BACKGROUND_CHILD_ENV] === '1' ? {} : { prompt: createTerminalPrompter() }),
   };
 }
 
 function describeError(error: unknown): string {
   if (isFtpfwdError(error)) return error.message;
   return error instanceof Error ? `internal error: ${error.message}` : `internal error: ${String(error)}`;
+}
+
+/** The command's environment: ours, without the variables that held our secrets. */
+export function commandEnvironment(env: NodeJS.ProcessEnv, options: Pick<CliOptions, 'passwordEnv' | 'passphraseEnv'>): NodeJS.ProcessEnv {
+  const result = { ...env };
+  for (const name of [options.passwordEnv, options.passphraseEnv, BACKGROUND_CHILD_ENV]) if (name !== undefined) delete result[name];
+  return result;
 }
 
 function listeningLines(forwarder: Forwarder): string {
@@ -113,12 +120,16 @@ export async function run(argv: string[]): Promise<number> {
   }
   const options = program.opts<CliOptions>();
   const [destination, command] = program.processedArgs as [string, string[]];
-  const inBackground = process.env[BACKGROUND_CHILD_ENV] === '1';
+  // The background copy runs with the same argv, -f included however it
+  // was spelt (-f, -fv, -vf, --background): the marker, not the argv,
+  // decides that it never forks again.
+  const inBackground = process.env[BACKGROUND_CHILD_ENV] === '1' && process.send !== undefined;
   if (options.background && command.length > 0) {
     process.stderr.write('ftpfwd: -f and a command to run cannot be combined\n');
     return EXIT_CODES.usage;
   }
-  if (options.background) return goToBackground(argv);
+  if (inBackground) options.background = false;
+  else if (options.background) return goToBackground(argv);
 
   const logger = createCliLogger(options);
   const environment: Environment = { localUser: userInfo().username, homeDir: homedir(), env: process.env };
@@ -159,7 +170,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   // The command starts once the ready and pid files exist, so it may use
   // them; a signal that came first means it never starts.
-  if (command.length > 0 && signalled === 0) running = runCommand(command, forwarder.listeners, process.env);
+  if (command.length > 0 && signalled === 0) running = runCommand(command, forwarder.listeners, commandEnvironment(process.env, options));
   const ports = forwarder.listeners.map((listener) => `${listener.port}\n`).join('');
   // stdout belongs to the command when there is one, and to --print-port when asked.
   const announcement = options.printPort ? ports : listeningLines(forwarder);

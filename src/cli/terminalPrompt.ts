@@ -1,6 +1,7 @@
 import { openSync, closeSync } from 'node:fs';
 import { ReadStream, WriteStream } from 'node:tty';
 import type { Prompter, PromptRequest } from '../ssh/authentication.js';
+import { printableLine, printableText } from './terminalText.js';
 
 /** A person gets this long to answer one question. */
 const ANSWER_TIMEOUT_MS = 120_000;
@@ -22,11 +23,12 @@ export function createTerminalPrompter(): Prompter {
     const input = new ReadStream(fd);
     const output = new WriteStream(fd);
     try {
-      const header = [request.name, request.instructions].filter((text) => text.trim() !== '').join('\n');
+      // The name, instructions and prompts may come from the server.
+      const header = [request.name, request.instructions].filter((text) => text.trim() !== '').map(printableText).join('\n');
       if (header !== '') output.write(`${header}\n`);
       const answers: string[] = [];
       for (const prompt of request.prompts) {
-        const answer = await askOne(input, output, prompt.prompt, prompt.echo);
+        const answer = await askOne(input, output, printableLine(prompt.prompt), prompt.echo);
         if (answer === null) return null;
         answers.push(answer);
       }

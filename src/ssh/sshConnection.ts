@@ -58,6 +58,12 @@ export class SshConnection {
   static async connect(options: SshConnectOptions, log: Logger): Promise<SshConnection> {
     const transport = options.transport ?? (await openTcp(options.host, options.port, options.connectTimeoutMs));
     const client = new Client();
+    // ssh2 may emit several errors for one failure (a handshake timeout,
+    // then the reset of the socket it destroyed), and more after the
+    // handshake attempt has given up: every one of them needs a listener
+    // for the life of the client, or the process dies of the second.
+    client.on('error', (error: Error) => log.debug({ reason: error.message }, 'SSH client error'));
+    transport.on('error', () => undefined);
     const attempt = new HandshakeAttempt(options, log);
     try {
       await attempt.run(client, transport);
@@ -168,32 +174,73 @@ class HandshakeAttempt {
     const { options } = this;
     const target = `${options.auth.username}@${formatHostPort(options.host, options.port)}`;
     return new Promise<void>((resolve, reject) => {
+      let settled = false;
       const onError = (error: Error & { level?: string }): void => {
+        if (settled) return;
+        settled = true;
         client.removeListener('ready', onReady);
+        client.removeListener('close', onClose);
         reject(this.classify(error, target));
       };
+      // A server that closes before any error was reported (a reset before
+      // the banner, say) must fail the attempt too, not leave it waiting.
+      const onClose = (): void => onError(new Error('the server closed the connection during the handshake'));
       const onReady = (): void => {
+        if (settled) return;
+        settled = true;
         client.removeListener('error', onError);
+        client.removeListener('close', onClose);
         resolve();
       };
-      client.once('error', onError);
+      client.on('error', onError);
+      client.once('close', onClose);
       client.once('ready', onReady);
+      // Every step of the server's has a deadline (banner, key exchange, each
+      // authentication answer), but the time a person takes at a prompt does
+      // not count: ssh2's own readyTimeout would cut a slow typist off.
+      const stepMs = this.options.connectTimeoutMs > 0 ? this.options.connectTimeoutMs : DEFAULT_HANDSHAKE_STEP_MS;
+      const watchdog = new Watchdog(stepMs, () => {
+        const error: Error & { level?: string } = new Error('timed out');
+        error.level = 'client-timeout';
+        onError(error);
+        transport.destroy();
+      });
+      const stopWatching = (): void => watchdog.dispose();
+      client.once('ready', stopWatching);
+      client.once('close', stopWatching);
+      client.on('error', stopWatching);
       client.on('handshake', (negotiated) => {
+        watchdog.restart();
         this.log.debug({ cipher: negotiated.cs.cipher, kex: negotiated.kex, serverHostKey: negotiated.serverHostKey }, 'SSH algorithms negotiated');
       });
+      const { prompt } = options.auth;
+      const auth: AuthOptions = prompt
+        ? {
+            ...options.auth,
+            prompt: async (request) => {
+              watchdog.stop();
+              try {
+                return await prompt(request);
+              } finally {
+                watchdog.restart();
+              }
+            },
+          }
+        : options.auth;
+      watchdog.restart();
       client.connect({
         sock: transport,
         host: options.host,
         port: options.port,
         username: options.auth.username,
-        readyTimeout: options.connectTimeoutMs,
+        readyTimeout: 0,
         keepaliveInterval: options.keepaliveIntervalMs,
         keepaliveCountMax: options.keepaliveCountMax,
         ...(options.hostKeyAlgorithms ? { algorithms: { serverHostKey: options.hostKeyAlgorithms as ServerHostKeyAlgorithm[] } } : {}),
         hostVerifier: toSsh2HostVerifier(options.hostKeyVerifier, (error) => {
           this.hostKeyError = error;
         }),
-        authHandler: createAuthHandler(options.auth, this.methodsTried),
+        authHandler: createAuthHandler(auth, this.methodsTried),
       });
     });
   }
@@ -205,9 +252,42 @@ class HandshakeAttempt {
       return new FtpfwdError('ERR_FTPFWD_AUTH', `authentication to ${target} failed (tried: ${tried})`, { cause: error });
     }
     if (error.level === 'client-timeout') {
-      return new FtpfwdError('ERR_FTPFWD_TIMEOUT', `SSH handshake with ${target} timed out after ${this.options.connectTimeoutMs} ms`, { cause: error });
+      const stepMs = this.options.connectTimeoutMs > 0 ? this.options.connectTimeoutMs : DEFAULT_HANDSHAKE_STEP_MS;
+      return new FtpfwdError('ERR_FTPFWD_TIMEOUT', `SSH handshake with ${target} timed out: the server did not answer within ${stepMs} ms`, { cause: error });
     }
     return new FtpfwdError('ERR_FTPFWD_SSH', `SSH connection to ${target} failed: ${error.message}`, { cause: error });
+  }
+}
+
+/** ConnectTimeout=0 leaves TCP to the system, but a silent server must still not hold a handshake forever. */
+const DEFAULT_HANDSHAKE_STEP_MS = 60_000;
+
+/** A deadline that can be stopped and started again, e.g. around a prompt. */
+class Watchdog {
+  private timer: NodeJS.Timeout | undefined;
+  private disposed = false;
+
+  constructor(
+    private readonly ms: number,
+    private readonly onExpired: () => void,
+  ) {}
+
+  restart(): void {
+    if (this.disposed) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(this.onExpired, this.ms);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Stops for good: the attempt is over. */
+  dispose(): void {
+    this.disposed = true;
+    this.stop();
   }
 }
 
@@ -223,17 +303,20 @@ function openTcp(host: string, port: number, timeoutMs: number): Promise<Socket>
           }, timeoutMs)
         : undefined;
     timer?.unref();
+    const onError = (error: NodeJS.ErrnoException): void => {
+      clearTimeout(timer);
+      reject(classifySocketError(error, host, port));
+    };
     socket.once('connect', () => {
       clearTimeout(timer);
-      socket.removeAllListeners('error');
+      socket.removeListener('error', onError);
+      // Until ssh2 takes the socket over, an error must still land somewhere.
+      socket.on('error', () => undefined);
       // FTP opens a channel per transfer; Nagle would delay each first byte.
       socket.setNoDelay(true);
       resolve(socket);
     });
-    socket.once('error', (error: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      reject(classifySocketError(error, host, port));
-    });
+    socket.once('error', onError);
   });
 }
 
