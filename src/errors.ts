@@ -77,3 +77,14 @@ export function exitCodeFor(error: unknown): number {
       return EXIT_CODES.listen;
   }
 }
+
+/** The text of any thrown value, for logs and messages: one place, so that messages cannot drift apart. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The errno-style code (`ENOENT`, `EACCES`) a thrown value carries, if any. */
+export function errorCode(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;
+  return typeof error.code === 'string' ? error.code : undefined;
+}

@@ -1,16 +1,19 @@
+import { lookup } from 'node:dns/promises';
 import { createServer, isIP, type AddressInfo, type Server, type Socket } from 'node:net';
 import { homedir } from 'node:os';
 import type { Logger } from 'pino';
-import { FtpfwdError } from './errors.js';
+import { errorMessage, FtpfwdError } from './errors.js';
 import type { ActiveStrategy } from './ftp/controlState.js';
 import { silentLogger } from './log.js';
-import { FtpSession, type SessionTimeouts } from './session/ftpSession.js';
+import { isLoopbackAddress, isLoopbackHost, sameAddress } from './net/addresses.js';
+import { FtpSession, type RemoteForwardBudget, type SessionTimeouts } from './session/ftpSession.js';
 import { probeRemoteForward } from './session/activeProbe.js';
 import { emptyStats, type ForwarderStats } from './session/stats.js';
 import type { Prompter } from './ssh/authentication.js';
 import { connectThroughHops, describeHop, prepareHop, type SshHopOptions } from './ssh/hops.js';
 import { DEFAULT_RECONNECT, SshLink, type ReconnectPolicy } from './ssh/sshLink.js';
-import { formatHostPort } from './ssh/sshConnection.js';
+import { formatHostPort } from './net/addresses.js';
+import { clampTimerMs } from './timers.js';
 
 /** One local FTP listener and the FTP server it leads to (`-L`). */
 export interface ForwardSpec {
@@ -88,6 +91,7 @@ const DEFAULT_TIMEOUTS: SessionTimeouts = {
   acceptMs: 60_000,
   lingerMs: 30_000,
   idleMs: 30 * 60_000,
+  replyMs: 60_000,
 };
 
 const DEFAULT_MAX_SESSIONS = 64;
@@ -104,6 +108,7 @@ export async function startForwarder(options: ForwarderOptions): Promise<Forward
   if (options.activeAddress !== undefined && isIP(options.activeAddress) === 0) {
     throw new FtpfwdError('ERR_FTPFWD_USAGE', `--active-address must be an IP address, not ${options.activeAddress}`);
   }
+  const timeouts = sessionTimeouts(options.timeouts);
   const log = options.logger ?? silentLogger();
   const context = { homeDir: options.homeDir ?? homedir(), prompt: options.prompt, log };
   const hops: Array<Awaited<ReturnType<typeof prepareHop>>> = [];
@@ -117,7 +122,7 @@ export async function startForwarder(options: ForwarderOptions): Promise<Forward
   );
   await link.start();
   log.info({ ssh: describeHop(options.ssh), jumpHosts: (options.ssh.jumpHosts ?? []).map(describeHop) }, 'SSH connection established');
-  runtime = new ForwarderRuntime(options, link, log);
+  runtime = new ForwarderRuntime(options, timeouts, link, log);
   try {
     await runtime.listen();
   } catch (error) {
@@ -139,15 +144,16 @@ class ForwarderRuntime implements Forwarder {
   private pendingSessions = 0;
   private closing: Promise<void> | null = null;
   private resolveClosed!: (outcome: { reason: string; error: Error | null }) => void;
-  private readonly timeouts: SessionTimeouts;
+  private readonly remoteForwards: RemoteForwardBudget;
 
   constructor(
     private readonly options: ForwarderOptions,
+    private readonly timeouts: SessionTimeouts,
     private readonly link: SshLink,
     private readonly log: Logger,
   ) {
     this.sshTarget = describeHop(options.ssh);
-    this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+    this.remoteForwards = remoteForwardBudget(options.maxSessions ?? DEFAULT_MAX_SESSIONS);
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
@@ -158,7 +164,8 @@ class ForwarderRuntime implements Forwarder {
     for (const forward of this.options.forwards) {
       let activeStrategy = chooseActiveStrategy(this.options, forward);
       if (activeStrategy === 'forward' && !remoteForwardWorks) activeStrategy = 'convert';
-      const server = createServer({ allowHalfOpen: true }, (socket) => this.onClient(socket, forward, activeStrategy));
+      const acceptActiveSource = activeStrategy === 'forward' ? await this.activeSourceCheck(forward.ftpHost) : () => false;
+      const server = createServer({ allowHalfOpen: true }, (socket) => this.onClient(socket, forward, activeStrategy, acceptActiveSource));
       this.servers.push(server);
       await new Promise<void>((resolve, reject) => {
         server.once('error', (error: NodeJS.ErrnoException) => {
@@ -197,7 +204,27 @@ class ForwarderRuntime implements Forwarder {
     return false;
   }
 
-  private onClient(socket: Socket, forward: ForwardSpec, activeStrategy: ActiveStrategy): void {
+  /**
+   * Who may connect through an active-mode remote forward: the FTP server.
+   * sshd reports the address a connection came from; the FTP server
+   * connects from the address its control connection arrived at.
+   */
+  private async activeSourceCheck(ftpHost: string): Promise<(source: string) => boolean> {
+    if (isLoopbackHost(ftpHost)) return isLoopbackAddress;
+    if (isIP(ftpHost) !== 0) return (source) => sameAddress(source, ftpHost);
+    const addresses = await lookupWithin(ftpHost, this.timeouts.connectMs);
+    if (addresses.length > 0) return (source) => addresses.some((address) => sameAddress(source, address));
+    this.log.warn(
+      { ftpHost },
+      `${ftpHost} does not resolve here, so the source of active-mode data connections cannot be checked; give the FTP server's IP address in -L to have it checked`,
+    );
+    return () => true;
+  }
+
+  private onClient(socket: Socket, forward: ForwardSpec, activeStrategy: ActiveStrategy, acceptActiveSource: (source: string) => boolean): void {
+    // From the first moment: a client that resets while it waits for the
+    // SSH link must not take the process down.
+    socket.on('error', () => undefined);
     if (this.closing) {
       socket.destroy();
       return;
@@ -221,6 +248,10 @@ class ForwarderRuntime implements Forwarder {
     socket.pause();
     void this.link.acquire(this.timeouts.controlConnectMs).then((ssh) => {
       this.pendingSessions -= 1;
+      if (socket.destroyed) {
+        log.debug('the client left while waiting for the SSH connection');
+        return;
+      }
       if (!ssh || this.closing) {
         this.stats.refusedSessions += 1;
         log.warn({ client: `${socket.remoteAddress}:${socket.remotePort}` }, 'refused a session: the SSH connection is down');
@@ -236,6 +267,8 @@ class ForwarderRuntime implements Forwarder {
         ftpPort: forward.ftpPort,
         activeStrategy,
         activeBindAddress: this.options.activeAddress ?? '127.0.0.1',
+        acceptActiveSource,
+        remoteForwards: this.remoteForwards,
         honourPassiveAddress: this.options.honourPassiveAddress ?? false,
         maxLineLength: this.options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH,
         timeouts: this.timeouts,
@@ -281,13 +314,56 @@ function refuse(socket: Socket, reply: string): void {
   setTimeout(() => socket.destroy(), 1_000).unref();
 }
 
+/** Library users' durations, with defaults filled in and each clamped to what a timer can hold. */
+function sessionTimeouts(given: Partial<SessionTimeouts> | undefined): SessionTimeouts {
+  const merged = { ...DEFAULT_TIMEOUTS, ...given };
+  const clamped = {} as SessionTimeouts;
+  for (const key of Object.keys(DEFAULT_TIMEOUTS) as Array<keyof SessionTimeouts>) {
+    try {
+      clamped[key] = clampTimerMs(merged[key]);
+    } catch (error) {
+      throw new FtpfwdError('ERR_FTPFWD_USAGE', `timeouts.${key}: ${errorMessage(error)}`);
+    }
+  }
+  return clamped;
+}
+
+/** At most `limit` remote forwards held at once over the SSH connection: each is a listening socket in sshd. */
+function remoteForwardBudget(limit: number): RemoteForwardBudget {
+  let held = 0;
+  return {
+    take: () => {
+      if (held >= limit) return false;
+      held += 1;
+      return true;
+    },
+    give: () => {
+      held = Math.max(0, held - 1);
+    },
+  };
+}
+
+/** Local resolution of a host name, bounded in time; empty when it does not resolve here. */
+async function lookupWithin(host: string, timeoutMs: number): Promise<string[]> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<string[]>((resolve) => {
+    timer = setTimeout(() => resolve([]), timeoutMs);
+    timer.unref();
+  });
+  const resolved = lookup(host, { all: true }).then(
+    (entries) => entries.map((entry) => entry.address),
+    () => [],
+  );
+  try {
+    return await Promise.race([resolved, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function chooseActiveStrategy(options: ForwarderOptions, forward: ForwardSpec): ActiveStrategy {
   const mode = options.activeMode ?? 'auto';
   if (mode !== 'auto') return mode;
   if (options.activeAddress !== undefined) return 'forward';
   return isLoopbackHost(forward.ftpHost) ? 'forward' : 'convert';
-}
-
-function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }

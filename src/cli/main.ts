@@ -1,12 +1,12 @@
 import { CommanderError } from 'commander';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, openSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import type { LevelWithSilent, Logger } from 'pino';
-import { EXIT_CODES, exitCodeFor, FtpfwdError, isFtpfwdError } from '../errors.js';
+import { errorCode, errorMessage, EXIT_CODES, exitCodeFor, FtpfwdError, isFtpfwdError } from '../errors.js';
 import { startForwarder, type Forwarder, type ForwarderOptions } from '../forwarder.js';
 import { createLogger } from '../log.js';
 import { loadSshConfig } from '../ssh/sshConfig.js';
-import { formatHostPort } from '../ssh/sshConnection.js';
+import { formatHostPort } from '../net/addresses.js';
 import { parseDestination, parseForwardSpec, parseSshPort } from './arguments.js';
 import { BACKGROUND_CHILD_ENV, goToBackground, reportToForeground } from './background.js';
 import { buildProgram, type CliOptions } from './program.js';
@@ -15,6 +15,7 @@ import { runCommand, type RunningCommand } from './runCommand.js';
 import { readSecret } from './secrets.js';
 import { resolveSshTarget, type Environment } from './sshTarget.js';
 import { createTerminalPrompter } from './terminalPrompt.js';
+import { MAX_TIMER_SECONDS } from '../timers.js';
 
 const DEFAULT_SHUTDOWN_TIMEOUT_S = 30;
 
@@ -31,17 +32,59 @@ function wholeNumber(text: string | undefined, what: string): number | undefined
   return Number(text);
 }
 
+/** Whole seconds; more than a timer can hold (about 24.8 days) means "as long as possible". */
+function seconds(text: string | undefined, what: string): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text)) throw new FtpfwdError('ERR_FTPFWD_USAGE', `${what} takes a whole number of seconds, not ${JSON.stringify(text)}`);
+  return Math.min(Number(text), MAX_TIMER_SECONDS);
+}
+
+/** The numeric options, checked before anything starts, so that a typo never leaves a half-started forwarder. */
+interface RunSettings {
+  idleMs?: number;
+  acceptMs?: number;
+  graceMs: number;
+  maxSessions?: number;
+}
+
+export function parseRunSettings(options: CliOptions): RunSettings {
+  const idle = seconds(options.idleTimeout, '--idle-timeout');
+  const accept = seconds(options.acceptTimeout, '--accept-timeout');
+  const maxSessions = wholeNumber(options.maxSessions, '--max-sessions');
+  if (maxSessions === 0) throw new FtpfwdError('ERR_FTPFWD_USAGE', '--max-sessions must be at least 1');
+  return {
+    ...(idle === undefined ? {} : { idleMs: idle * 1000 }),
+    ...(accept === undefined ? {} : { acceptMs: Math.max(1, accept) * 1000 }),
+    graceMs: (seconds(options.shutdownTimeout, '--shutdown-timeout') ?? DEFAULT_SHUTDOWN_TIMEOUT_S) * 1000,
+    ...(maxSessions === undefined ? {} : { maxSessions }),
+  };
+}
+
 function createCliLogger(options: CliOptions): Logger {
   const level = logLevel(options);
   if (options.logFile) {
-    const destination = createWriteStream(options.logFile, { flags: 'a' });
+    const path = options.logFile;
+    let fd: number;
+    try {
+      // Opened now, so that a path that cannot be written is a start-up error, not a crash later.
+      fd = openSync(path, 'a', 0o600);
+    } catch (error) {
+      throw new FtpfwdError('ERR_FTPFWD_CONFIG', `cannot open the log file ${path}: ${errorCode(error) ?? errorMessage(error)}`, { cause: error });
+    }
+    const destination = createWriteStream('', { fd });
+    let reported = false;
+    destination.on('error', (error) => {
+      // A full disk must not stop the forwarder: say so once, keep forwarding.
+      if (!reported) process.stderr.write(`ftpfwd: cannot write to the log file ${path}: ${errorCode(error) ?? error.message}\n`);
+      reported = true;
+    });
     return createLogger({ level, format: options.logFormat ?? 'json', destination });
   }
   return createLogger({ level, format: options.logFormat ?? (process.stderr.isTTY ? 'pretty' : 'json') });
 }
 
 /** Turns the command line (and ssh_config) into library options: the only place that reads the environment. */
-export async function toForwarderOptions(destinationText: string, options: CliOptions, logger: Logger, environment: Environment): Promise<ForwarderOptions> {
+export async function toForwarderOptions(destinationText: string, options: CliOptions, logger: Logger, environment: Environment, settings = parseRunSettings(options)): Promise<ForwarderOptions> {
   const forwards = options.L.map(parseForwardSpec);
   if (forwards.length === 0) throw new FtpfwdError('ERR_FTPFWD_USAGE', 'no forward given: use -L [bind_address:]port:ftp_host:ftp_port');
   const { homeDir, env } = environment;
@@ -69,12 +112,11 @@ export async function toForwarderOptions(destinationText: string, options: CliOp
       logger.warn({ option: option.key, value: option.value, file: option.file, line: option.line }, `ssh_config option ${option.key} is not supported and is ignored`);
     }
   }
+  const { maxSessions } = settings;
   const timeouts = {
-    ...(options.idleTimeout === undefined ? {} : { idleMs: wholeNumber(options.idleTimeout, '--idle-timeout')! * 1000 }),
-    ...(options.acceptTimeout === undefined ? {} : { acceptMs: Math.max(1, wholeNumber(options.acceptTimeout, '--accept-timeout')!) * 1000 }),
+    ...(settings.idleMs === undefined ? {} : { idleMs: settings.idleMs }),
+    ...(settings.acceptMs === undefined ? {} : { acceptMs: settings.acceptMs }),
   };
-  const maxSessions = wholeNumber(options.maxSessions, '--max-sessions');
-  if (maxSessions === 0) throw new FtpfwdError('ERR_FTPFWD_USAGE', '--max-sessions must be at least 1');
   return {
     ssh: target.ssh,
     forwards,
@@ -92,8 +134,7 @@ export async function toForwarderOptions(destinationText: string, options: CliOp
 }
 
 function describeError(error: unknown): string {
-  if (isFtpfwdError(error)) return error.message;
-  return error instanceof Error ? `internal error: ${error.message}` : `internal error: ${String(error)}`;
+  return isFtpfwdError(error) ? error.message : `internal error: ${errorMessage(error)}`;
 }
 
 /** The command's environment: ours, without the variables that held our secrets. */
@@ -128,25 +169,38 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write('ftpfwd: -f and a command to run cannot be combined\n');
     return EXIT_CODES.usage;
   }
+  const failed = (error: unknown, logger?: Logger): number => {
+    process.stderr.write(`ftpfwd: ${describeError(error)}\n`);
+    if (!isFtpfwdError(error)) logger?.debug({ err: error }, 'startup failed');
+    const exitCode = exitCodeFor(error);
+    if (inBackground) reportToForeground({ kind: 'failed', exitCode });
+    return exitCode;
+  };
+  let settings: RunSettings;
+  let logger: Logger;
+  try {
+    settings = parseRunSettings(options);
+    logger = createCliLogger(options);
+  } catch (error) {
+    return failed(error);
+  }
   if (inBackground) options.background = false;
   else if (options.background) return goToBackground(argv);
 
-  const logger = createCliLogger(options);
   const environment: Environment = { localUser: userInfo().username, homeDir: homedir(), env: process.env };
   const readiness = new ReadinessFiles(options.readyFile, options.pidFile);
 
   let forwarder: Forwarder;
   try {
-    forwarder = await startForwarder(await toForwarderOptions(destination, options, logger, environment));
+    forwarder = await startForwarder(await toForwarderOptions(destination, options, logger, environment, settings));
   } catch (error) {
-    process.stderr.write(`ftpfwd: ${describeError(error)}\n`);
-    if (!isFtpfwdError(error)) logger.debug({ err: error }, 'startup failed');
-    const exitCode = exitCodeFor(error);
-    if (inBackground) reportToForeground({ kind: 'failed', exitCode });
-    return exitCode;
+    return failed(error, logger);
   }
+  lastResort.forwarder = forwarder;
+  lastResort.logger = logger;
+  lastResort.readiness = readiness;
 
-  const graceMs = (wholeNumber(options.shutdownTimeout, '--shutdown-timeout') ?? DEFAULT_SHUTDOWN_TIMEOUT_S) * 1000;
+  const { graceMs } = settings;
   let running: RunningCommand | null = null;
   // Signals are handled before anything announces readiness: whoever
   // waits for it may signal at once.
@@ -203,14 +257,51 @@ export async function run(argv: string[]): Promise<number> {
   return exitCode;
 }
 
+/** What the last-resort handler can still close when something unforeseen throws. */
+const lastResort: { forwarder?: Forwarder; logger?: Logger; readiness?: ReadinessFiles; fired: boolean } = { fired: false };
+
+/** How long the last-resort handler waits for what it closes before it exits. */
+const LAST_RESORT_CLOSE_MS = 2_000;
+
+/**
+ * The end of every path that nothing else handled: one `ftpfwd:` line
+ * (the stack only at debug level), close what can be closed, exit 1.
+ */
+function onInternalError(error: unknown): void {
+  if (lastResort.fired) return;
+  lastResort.fired = true;
+  process.stderr.write(`ftpfwd: internal error: ${errorMessage(error)}\n`);
+  lastResort.logger?.debug({ err: error }, 'internal error');
+  const closing = Promise.all([lastResort.forwarder?.close({ graceMs: 0 }), lastResort.readiness?.remove()]);
+  const timer = setTimeout(() => process.exit(EXIT_CODES.failure), LAST_RESORT_CLOSE_MS);
+  void closing.finally(() => {
+    clearTimeout(timer);
+    process.exit(EXIT_CODES.failure);
+  });
+}
+
+/**
+ * Process-wide handlers the CLI installs (never the library, whose users
+ * own their process): a reader that goes away (`ftpfwd --help | head`)
+ * is not an error, and nothing unforeseen ends in a stack trace.
+ */
+export function installProcessHandlers(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      // EPIPE: whoever read our output has gone; there is nobody to tell.
+      if (error.code !== 'EPIPE') lastResort.logger?.debug({ reason: error.message }, 'cannot write to stdout or stderr');
+    });
+  }
+  process.on('uncaughtException', onInternalError);
+  process.on('unhandledRejection', onInternalError);
+}
+
 export function main(argv: string[]): void {
+  installProcessHandlers();
   run(argv).then(
     (code) => {
       process.exitCode = code;
     },
-    (error: unknown) => {
-      process.stderr.write(`ftpfwd: ${describeError(error)}\n`);
-      process.exitCode = EXIT_CODES.failure;
-    },
+    (error: unknown) => onInternalError(error),
   );
 }

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { BoundListener } from '../forwarder.js';
-import { formatHostPort } from '../ssh/sshConnection.js';
+import { formatHostPort } from '../net/addresses.js';
 
 function ftpUrl(listener: BoundListener): string {
   return `ftp://${formatHostPort(listener.host, listener.port)}/`;

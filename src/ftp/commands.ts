@@ -62,6 +62,11 @@ export function isTransferCommand(command: CommandLine): boolean {
   return command.kind === 'command' && TRANSFER_VERBS.has(command.verb);
 }
 
+/** An upper-cased verb that uses the data connection. */
+export function isTransferVerb(verb: string): boolean {
+  return TRANSFER_VERBS.has(verb);
+}
+
 /** Verbs whose argument is a secret and must never reach a log. */
 const SECRET_VERBS = new Set(['PASS', 'ACCT', 'ADAT']);
 

@@ -1,18 +1,21 @@
-import { parseCommandLine, stripTelnetInterrupt, type CommandLine } from './commands.js';
+import { isIP, isIPv4 } from 'node:net';
+import { isTransferVerb, parseCommandLine, stripTelnetInterrupt, type CommandLine } from './commands.js';
 import {
   formatEprtArgument,
   formatPortArgument,
+  maskDataAddresses,
   parseEprtArgument,
   parseEpsvReply,
   parsePasvReply,
   parsePortArgument,
-  rewriteEpsvReply,
-  rewritePasvReply,
+  rewriteEpsvLine,
+  rewritePasvLine,
   type ActiveTarget,
 } from './dataAddresses.js';
+import { Fifo } from './fifo.js';
 import { withCrlf } from './lineFramer.js';
 import { isPreliminary, ReplyTracker } from './replies.js';
-import { isIP, isIPv4 } from 'node:net';
+import { normalizeAddress, sameAddress } from '../net/addresses.js';
 
 /**
  * How active mode (PORT/EPRT) is carried:
@@ -42,23 +45,62 @@ export type Action =
   | { kind: 'open-active-forward'; verb: ActiveVerb; target: ActiveTarget }
   /** The upstream passive reply for a converted PORT/EPRT: connect the two ends now. */
   | { kind: 'connect-converted'; target: ActiveTarget; serverHost: string | null; serverPort: number }
+  /**
+   * A new data connection is being set up, or the server refused the last
+   * one: whatever earlier set-up is still unused is void and must be
+   * released now, so that a session never holds more than one.
+   */
+  | { kind: 'release-data' }
   /** REIN was accepted: every data connection of the session is void. */
   | { kind: 'reset-data' }
-  /** The server said 421: forward it, then end the session. */
-  | { kind: 'close-session' };
+  /** End the session: the server said 421, or broke the protocol (then toClient carries our 421). */
+  | { kind: 'close-session'; reason: string };
 
 export interface Step {
   toServer: Buffer[];
   toClient: Buffer[];
   action?: Action;
+  /** Things that went wrong on the server's side and were repaired, for the log. */
+  warnings?: string[];
 }
 
 type Pending =
-  | { kind: 'server'; verb: string }
+  | {
+      kind: 'server';
+      verb: string;
+      /** An ABOR sent while a transfer command still awaited its reply. */
+      abortsTransfer?: boolean;
+    }
   | { kind: 'converted'; verb: PassiveVerb; target: ActiveTarget }
   | { kind: 'local'; reply: Buffer };
 
+/** A multi-line reply collected whole, so that it is rewritten or replaced as one. */
+interface HeldReply {
+  code: number;
+  lines: Buffer[];
+  bytes: number;
+}
+
+/** Lines of a reply passed through as they come (not held), counted against the bounds. */
+interface StreamedReply {
+  lines: number;
+  bytes: number;
+}
+
 const GREETING = '(greeting)';
+
+/**
+ * Bounds on one reply from the server. A reply that could name a data
+ * address is held until its last line and has tight bounds; any other is
+ * passed through as it arrives, within generous ones (STAT of a large
+ * directory is a long reply). Past either: 421 and close.
+ */
+export const REPLY_LIMITS = {
+  heldLines: 64,
+  heldBytes: 16 * 1024,
+  lines: 50_000,
+  bytes: 4 * 1024 * 1024,
+} as const;
 
 function reply(text: string): Buffer {
   return withCrlf(Buffer.from(text, 'latin1'));
@@ -76,8 +118,25 @@ export const LOCAL_REPLIES = {
   passiveSetupFailed: '425 Cannot open a passive-mode data connection through the SSH tunnel.',
   dataChannelFailed: '425 Cannot open data connection: the SSH server refused the data channel.',
   badPassiveReply: '425 The server sent a passive-mode reply that could not be used.',
+  wrongPassiveReply: (verb: PassiveVerb) => `425 The server answered ${verb} with a reply of the other passive form.`,
+  activeNeedsPassive: (code: number) => `${code >= 400 ? code : 425} Active mode through the tunnel needs passive mode on the server, which refused it.`,
   converted: (verb: ActiveVerb) => `200 ${verb} command successful.`,
+  replyTooLong: '421 Service not available: the FTP server sent a reply over the size limit; closing.',
 } as const;
+
+const PASSIVE_CODE: Record<PassiveVerb, number> = { PASV: 227, EPSV: 229 };
+
+/** Replies that answer an ABOR (RFC 959: 225 or 226; 500/502 from servers without it). */
+function answersAbort(code: number): boolean {
+  return code === 225 || code === 226 || code >= 500;
+}
+
+function passiveVerbOf(entry: Pending | undefined): PassiveVerb | null {
+  if (entry === undefined) return null;
+  if (entry.kind === 'converted') return entry.verb;
+  if (entry.kind === 'server' && (entry.verb === 'PASV' || entry.verb === 'EPSV')) return entry.verb;
+  return null;
+}
 
 /**
  * The FTP control connection as seen from the middle: a pure state machine
@@ -89,28 +148,58 @@ export const LOCAL_REPLIES = {
  * are queued in the same FIFO, so the client sees every reply in the order
  * of its commands.
  *
+ * Whatever the server sends, no line that names a data address reaches the
+ * client as the server wrote it: a passive reply that answers a pending
+ * PASV/EPSV is rewritten to the local listener (every line of it, as one
+ * reply), and any other line has its addresses blanked. When the replies
+ * stop matching the commands (a server that skips a reply, or answers ABOR
+ * once instead of twice), a passive reply re-aligns the FIFO onto the
+ * command it must answer; one that answers nothing is dropped.
+ *
  * After a step whose action awaits an outcome (`open-passive`,
  * `open-active-forward`), the caller reports it (…Ready or …Failed) before it
  * passes the next line from that same side; lines from the other side may
  * keep coming meanwhile.
  */
 export class ControlState {
-  private readonly pending: Pending[] = [{ kind: 'server', verb: GREETING }];
+  private readonly pending = new Fifo<Pending>();
   private readonly replies = new ReplyTracker();
-  /** The verb whose passive reply is being turned into a local listener. */
-  private awaitingPassiveListener: { verb: PassiveVerb; text: string } | null = null;
+  /** A multi-line reply being collected whole. */
+  private held: HeldReply | null = null;
+  /** A multi-line reply being passed through line by line. */
+  private streamed: StreamedReply | null = null;
+  /** The passive reply being turned into a local listener. */
+  private awaitingPassiveListener: { verb: PassiveVerb; lines: Buffer[] } | null = null;
   private awaitingActiveForward: { verb: ActiveVerb } | null = null;
+  /**
+   * An ABOR whose transfer was answered as complete before it took effect:
+   * servers then send one more reply for the ABOR, or none. It is kept out
+   * of the FIFO so that it holds back no later reply.
+   */
+  private abortMayAnswer = false;
 
-  constructor(private readonly policy: ControlPolicy) {}
+  constructor(private readonly policy: ControlPolicy) {
+    this.pending.push({ kind: 'server', verb: GREETING });
+  }
 
   /** Commands sent upstream or answered locally that still await their reply. */
   get pendingCount(): number {
     return this.pending.length;
   }
 
+  /** Whether the server is in the middle of a multi-line reply (which must end in bounded time). */
+  get replyInProgress(): boolean {
+    return this.held !== null || this.streamed !== null;
+  }
+
+  /** A raw client line: Telnet prefix stripped, then parsed. */
   onClientLine(rawLine: Buffer): Step {
     const line = stripTelnetInterrupt(rawLine);
-    const command = parseCommandLine(line);
+    return this.onClientCommand(parseCommandLine(line), line);
+  }
+
+  /** A client line already parsed (`line` without its Telnet prefix), so that it is parsed once. */
+  onClientCommand(command: CommandLine, line: Buffer): Step {
     if (command.kind === 'invalid') {
       return this.answerLocally(command.reason === 'nul' || command.reason === 'lone-cr' ? LOCAL_REPLIES.badCharacter : LOCAL_REPLIES.syntax);
     }
@@ -123,6 +212,13 @@ export class ControlState {
       case 'PORT':
       case 'EPRT':
         return this.onActiveCommand(command);
+      case 'PASV':
+      case 'EPSV':
+        this.pending.push({ kind: 'server', verb: command.verb });
+        return { toServer: [withCrlf(line)], toClient: [], action: { kind: 'release-data' } };
+      case 'ABOR':
+        this.pending.push({ kind: 'server', verb: 'ABOR', abortsTransfer: this.pending.some(isUnansweredTransfer) });
+        return { toServer: [withCrlf(line)], toClient: [] };
       default:
         this.pending.push({ kind: 'server', verb: command.verb });
         return { toServer: [withCrlf(line)], toClient: [] };
@@ -145,7 +241,7 @@ export class ControlState {
     if (this.policy.activeStrategy === 'convert') {
       const upstreamVerb: PassiveVerb = verb === 'PORT' ? 'PASV' : 'EPSV';
       this.pending.push({ kind: 'converted', verb: upstreamVerb, target });
-      return { toServer: [reply(upstreamVerb)], toClient: [] };
+      return { toServer: [reply(upstreamVerb)], toClient: [], action: { kind: 'release-data' } };
     }
     this.awaitingActiveForward = { verb };
     return { toServer: [], toClient: [], action: { kind: 'open-active-forward', verb, target } };
@@ -175,59 +271,171 @@ export class ControlState {
 
   onServerLine(line: Buffer): Step {
     const position = this.replies.classify(line);
-    const forwarded: Step = { toServer: [], toClient: [withCrlf(line)] };
-    if (position.kind !== 'final') return forwarded;
-    const { code } = position;
-    if (code === 421) return { ...forwarded, action: { kind: 'close-session' } };
-    if (isPreliminary(code)) return forwarded;
+    switch (position.kind) {
+      case 'garbage':
+        return { toServer: [], toClient: [masked(line)] };
+      case 'first':
+        return this.onFirstLine(position.code, line);
+      case 'continuation':
+        return this.onContinuationLine(line);
+      case 'final': {
+        if (!position.multiLine) return this.onReply(position.code, [line]);
+        if (this.held) {
+          const held = this.held;
+          this.held = null;
+          return this.withinBounds(held, line) ?? this.onReply(position.code, [...held.lines, line]);
+        }
+        const streamed = this.streamed;
+        this.streamed = null;
+        if (streamed && (streamed.lines >= REPLY_LIMITS.lines || streamed.bytes + line.length > REPLY_LIMITS.bytes)) return this.replyFlood();
+        // The lines before this one have been passed through already.
+        return this.onReply(position.code, [line]);
+      }
+    }
+  }
 
-    const head = this.pending[0];
-    if (head === undefined || head.kind === 'local') return forwarded;
-    const text = line.toString('latin1');
+  /**
+   * A multi-line reply starts. It is held whole when it could be a passive
+   * reply (by its code, or because a passive command awaits its answer), so
+   * that it can be rewritten or replaced as one.
+   */
+  private onFirstLine(code: number, line: Buffer): Step {
+    if (code === 227 || code === 229 || passiveVerbOf(this.firstServerEntry()) !== null) {
+      this.held = { code, lines: [line], bytes: line.length };
+      return { toServer: [], toClient: [] };
+    }
+    this.streamed = { lines: 1, bytes: line.length };
+    return { toServer: [], toClient: [masked(line)] };
+  }
 
+  private onContinuationLine(line: Buffer): Step {
+    if (this.held) {
+      const flood = this.withinBounds(this.held, line);
+      if (flood) return flood;
+      this.held.lines.push(line);
+      this.held.bytes += line.length;
+      return { toServer: [], toClient: [] };
+    }
+    const streamed = this.streamed ?? { lines: 0, bytes: 0 };
+    streamed.lines += 1;
+    streamed.bytes += line.length;
+    if (streamed.lines > REPLY_LIMITS.lines || streamed.bytes > REPLY_LIMITS.bytes) return this.replyFlood();
+    return { toServer: [], toClient: [masked(line)] };
+  }
+
+  /** Null while a held reply is within its bounds; else the step that ends the session. */
+  private withinBounds(held: HeldReply, line: Buffer): Step | null {
+    if (held.lines.length + 1 > REPLY_LIMITS.heldLines || held.bytes + line.length > REPLY_LIMITS.heldBytes) return this.replyFlood();
+    return null;
+  }
+
+  private replyFlood(): Step {
+    this.held = null;
+    this.streamed = null;
+    return { toServer: [], toClient: [reply(LOCAL_REPLIES.replyTooLong)], action: { kind: 'close-session', reason: 'the FTP server sent a reply over the size limit' } };
+  }
+
+  /** A complete reply (or the last line of one already passed through). */
+  private onReply(code: number, lines: Buffer[]): Step {
+    if (code === 421) return { toServer: [], toClient: lines.map(masked), action: { kind: 'close-session', reason: 'FTP server sent 421' } };
+    if (isPreliminary(code)) return { toServer: [], toClient: lines.map(masked) };
+    if (code === 227 || code === 229) return this.onPassiveReply(code, lines);
+    return this.onOrdinaryReply(code, lines);
+  }
+
+  private onOrdinaryReply(code: number, lines: Buffer[]): Step {
+    const warnings: string[] = [];
+    const toClient: Buffer[] = [];
+    if (this.answersCompletedAbort(code)) return { toServer: [], toClient: lines.map(masked) };
+    const head = this.pending.at(0);
+    if (head === undefined) {
+      warnings.push(`the FTP server sent a reply that answers no command (${code})`);
+      return { toServer: [], toClient: lines.map(masked), warnings };
+    }
+    this.pending.shift();
+    if (head.kind === 'converted') {
+      // The server refused (or ignored) the PASV/EPSV we sent for a PORT/EPRT.
+      return this.withReleasedLocals([reply(LOCAL_REPLIES.activeNeedsPassive(code))]);
+    }
+    if (head.kind === 'local') throw new Error('a local reply was left at the head of the queue');
+    toClient.push(...lines.map(masked));
+    const step = this.withReleasedLocals(toClient);
+    if ((head.verb === 'PORT' || head.verb === 'EPRT') && code >= 400) return { ...step, action: { kind: 'release-data' } };
+    if (head.verb === 'REIN' && code < 300) return { ...step, action: { kind: 'reset-data' } };
+    const next = this.pending.at(0);
+    if (isTransferVerb(head.verb) && code < 400 && next?.kind === 'server' && next.verb === 'ABOR' && next.abortsTransfer) {
+      this.pending.shift();
+      this.abortMayAnswer = true;
+      return this.withReleasedLocals(step.toClient);
+    }
+    return step;
+  }
+
+  /** Whether this reply is the late answer to an ABOR whose transfer had completed (see abortMayAnswer). */
+  private answersCompletedAbort(code: number): boolean {
+    if (!this.abortMayAnswer) return false;
+    this.abortMayAnswer = false;
+    return answersAbort(code);
+  }
+
+  private onPassiveReply(code: 227 | 229, lines: Buffer[]): Step {
+    const verb: PassiveVerb = code === 227 ? 'PASV' : 'EPSV';
+    const toClient: Buffer[] = [];
+    const warnings: string[] = [];
+    this.abortMayAnswer = false;
+    const headVerb = passiveVerbOf(this.firstServerEntry());
+    if (headVerb !== null && headVerb !== verb) {
+      // EPSV answered with a 227 (or PASV with a 229): not usable as the
+      // client asked, and never passed through.
+      const head = this.takeFirstServerEntry(toClient);
+      const text = head.kind === 'converted' ? LOCAL_REPLIES.activeNeedsPassive(425) : LOCAL_REPLIES.wrongPassiveReply(headVerb);
+      return { ...this.withReleasedLocals([...toClient, reply(text)]), warnings: [`the FTP server answered ${headVerb} with ${code}`] };
+    }
+    const index = this.pending.findIndex((entry) => passiveVerbOf(entry) === verb);
+    if (index === -1) {
+      warnings.push(`the FTP server sent a ${code} reply that answers no ${verb}; it was dropped`);
+      return { toServer: [], toClient, warnings };
+    }
+    // Commands before the passive one got no reply of their own: the server
+    // skipped them. Realign rather than let this reply answer the wrong one.
+    const skipped = this.dropServerEntriesBefore(index, toClient);
+    if (skipped > 0) warnings.push(`the FTP server sent no reply to ${skipped} command(s) before ${verb}; replies realigned`);
+    const head = this.pending.at(0)!;
+    const text = lines.map((line) => line.toString('latin1'));
+    const parsed = parsePassiveLines(verb, text);
     if (head.kind === 'converted') {
       this.pending.shift();
-      const passive = parsePassiveReply(head.verb, code, text);
-      if (passive === 'not-passive') {
-        return this.withReleasedLocals([reply(`${code >= 400 ? code : 425} Active mode through the tunnel needs passive mode on the server, which refused it.`)]);
-      }
-      if (passive === 'malformed') return this.withReleasedLocals([reply(LOCAL_REPLIES.badPassiveReply)]);
-      const verb: ActiveVerb = head.verb === 'PASV' ? 'PORT' : 'EPRT';
+      if (!parsed.ok) return { ...this.withReleasedLocals([...toClient, reply(LOCAL_REPLIES.badPassiveReply)]), warnings };
+      const activeVerb: ActiveVerb = verb === 'PASV' ? 'PORT' : 'EPRT';
       return {
-        ...this.withReleasedLocals([reply(LOCAL_REPLIES.converted(verb))]),
-        action: { kind: 'connect-converted', target: head.target, serverHost: passive.host, serverPort: passive.port },
+        ...this.withReleasedLocals([...toClient, reply(LOCAL_REPLIES.converted(activeVerb))]),
+        action: { kind: 'connect-converted', target: head.target, serverHost: parsed.value.host, serverPort: parsed.value.port },
+        warnings,
       };
     }
-
-    if (head.verb === 'PASV' || head.verb === 'EPSV') {
-      const passive = parsePassiveReply(head.verb, code, text);
-      if (passive === 'malformed') {
-        this.pending.shift();
-        return this.withReleasedLocals([reply(LOCAL_REPLIES.badPassiveReply)]);
-      }
-      if (passive !== 'not-passive') {
-        // The FIFO entry stays until the listener is up, so that no later
-        // reply can overtake the rewritten one.
-        this.awaitingPassiveListener = { verb: head.verb, text };
-        return {
-          toServer: [],
-          toClient: [],
-          action: { kind: 'open-passive', verb: head.verb, serverHost: passive.host, serverPort: passive.port },
-        };
-      }
+    if (!parsed.ok) {
+      this.pending.shift();
+      return { ...this.withReleasedLocals([...toClient, reply(LOCAL_REPLIES.badPassiveReply)]), warnings };
     }
-
-    this.pending.shift();
-    const step = this.withReleasedLocals([withCrlf(line)]);
-    if (head.verb === 'REIN' && code < 300) return { ...step, action: { kind: 'reset-data' } };
-    return step;
+    // The FIFO entry stays until the listener is up, so that no later reply
+    // can overtake the rewritten one.
+    this.awaitingPassiveListener = { verb, lines };
+    return {
+      toServer: [],
+      toClient,
+      action: { kind: 'open-passive', verb, serverHost: parsed.value.host, serverPort: parsed.value.port },
+      warnings,
+    };
   }
 
   /** The local listener for the pending passive reply is at host:port. */
   passiveListenerReady(host: string, port: number): Step {
     const awaiting = this.takeAwaitingPassive();
-    const text = awaiting.verb === 'PASV' ? rewritePasvReply(awaiting.text, host, port) : rewriteEpsvReply(awaiting.text, port);
-    return this.withReleasedLocals([reply(text)]);
+    const rewritten = awaiting.lines.map((line) => {
+      const text = line.toString('latin1');
+      return reply(awaiting.verb === 'PASV' ? rewritePasvLine(text, host, port) : rewriteEpsvLine(text, port));
+    });
+    return this.withReleasedLocals(rewritten);
   }
 
   passiveListenerFailed(): Step {
@@ -235,7 +443,7 @@ export class ControlState {
     return this.withReleasedLocals([reply(LOCAL_REPLIES.passiveSetupFailed)]);
   }
 
-  private takeAwaitingPassive(): { verb: PassiveVerb; text: string } {
+  private takeAwaitingPassive(): { verb: PassiveVerb; lines: Buffer[] } {
     const awaiting = this.awaitingPassiveListener;
     if (!awaiting) throw new Error('no passive listener is being set up');
     this.awaitingPassiveListener = null;
@@ -256,32 +464,66 @@ export class ControlState {
     const line = reply(text);
     if (this.pending.length === 0 && this.awaitingActiveForward === null) return { toServer: [], toClient: [line] };
     this.pending.push({ kind: 'local', reply: line });
-    return { toServer: [], toClient: [] };
+    return this.withReleasedLocals([]);
+  }
+
+  /** The first entry that awaits a reply from the server (local replies are ours). */
+  private firstServerEntry(): Pending | undefined {
+    const index = this.pending.findIndex((entry) => entry.kind !== 'local');
+    return index === -1 ? undefined : this.pending.at(index);
+  }
+
+  /** Removes and returns the first server entry, releasing local replies before it. */
+  private takeFirstServerEntry(toClient: Buffer[]): Pending {
+    this.releaseLocalsInto(toClient);
+    return this.pending.shift()!;
+  }
+
+  /** Drops the server entries before `index` (local ones are released in order); returns how many were dropped. */
+  private dropServerEntriesBefore(index: number, toClient: Buffer[]): number {
+    let dropped = 0;
+    for (let remaining = index; remaining > 0; remaining -= 1) {
+      const entry = this.pending.shift()!;
+      if (entry.kind === 'local') toClient.push(entry.reply);
+      else dropped += 1;
+    }
+    return dropped;
   }
 
   private withReleasedLocals(toClient: Buffer[]): Step {
-    while (this.pending[0]?.kind === 'local') {
-      const local = this.pending.shift() as Pending & { kind: 'local' };
-      toClient.push(local.reply);
-    }
+    this.releaseLocalsInto(toClient);
     return { toServer: [], toClient };
+  }
+
+  /** Sends the local replies now at the head of the queue. */
+  private releaseLocalsInto(toClient: Buffer[]): void {
+    for (let head = this.pending.at(0); head?.kind === 'local'; head = this.pending.at(0)) {
+      this.pending.shift();
+      toClient.push(head.reply);
+    }
   }
 }
 
-function parsePassiveReply(
-  verb: PassiveVerb,
-  code: number,
-  text: string,
-): { host: string | null; port: number } | 'not-passive' | 'malformed' {
-  if (verb === 'PASV' && code === 227) {
-    const parsed = parsePasvReply(text);
-    return parsed.ok ? parsed.value : 'malformed';
+function isUnansweredTransfer(entry: Pending): boolean {
+  return entry.kind === 'server' && isTransferVerb(entry.verb);
+}
+
+function masked(line: Buffer): Buffer {
+  const text = line.toString('latin1');
+  const safe = maskDataAddresses(text);
+  return withCrlf(safe === text ? line : Buffer.from(safe, 'latin1'));
+}
+
+/** The address of a (possibly multi-line) passive reply: the first line that has one, scanned as RFC 1123 says. */
+function parsePassiveLines(verb: PassiveVerb, lines: readonly string[]): { ok: true; value: { host: string | null; port: number } } | { ok: false } {
+  const code = PASSIVE_CODE[verb];
+  for (const text of lines) {
+    // The parsers skip the code; a line between the first and the last has none.
+    const body = /^\d{3}[ -]/.test(text) ? text : `${code} ${text}`;
+    const parsed = verb === 'PASV' ? parsePasvReply(body) : parseEpsvReply(body);
+    if (parsed.ok) return parsed;
   }
-  if (verb === 'EPSV' && code === 229) {
-    const parsed = parseEpsvReply(text);
-    return parsed.ok ? parsed.value : 'malformed';
-  }
-  return 'not-passive';
+  return { ok: false };
 }
 
 /** `0.0.0.0`, or `::` in any spelling (the host was already checked to be valid IPv6). */
@@ -292,14 +534,4 @@ function isUnspecified(target: ActiveTarget): boolean {
 function ownAddress(target: ActiveTarget, clientAddress: string): ActiveTarget {
   const host = normalizeAddress(clientAddress);
   return { family: isIPv4(host) ? 4 : 6, host, port: target.port };
-}
-
-/** Compares addresses, treating IPv4-mapped IPv6 (`::ffff:a.b.c.d`) as IPv4. */
-export function sameAddress(a: string, b: string): boolean {
-  return normalizeAddress(a) === normalizeAddress(b);
-}
-
-export function normalizeAddress(address: string): string {
-  const lower = address.toLowerCase();
-  return lower.startsWith('::ffff:') && isIPv4(lower.slice(7)) ? lower.slice(7) : lower;
 }

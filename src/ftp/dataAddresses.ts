@@ -67,6 +67,73 @@ export function rewritePasvReply(text: string, host: string, port: number): stri
 // RFC 2428: the delimiter is printable ASCII 33-126 other than a digit.
 const EPSV_PORT = /([!-/:-~])\1\1(\d{1,5})\1/;
 
+const SIX_NUMBERS_ALL = new RegExp(SIX_NUMBERS.source, 'g');
+const EPSV_PORT_ALL = new RegExp(EPSV_PORT.source, 'g');
+
+function isValidSix(numbers: readonly string[]): boolean {
+  const bytes = numbers.map(Number);
+  return bytes.every((n) => n <= 255) && bytes[4]! * 256 + bytes[5]! !== 0;
+}
+
+function isValidEpsvPort(digits: string): boolean {
+  const port = Number(digits);
+  return port >= 1 && port <= 65535;
+}
+
+/**
+ * Every data address a line names, in the two forms a client acts on: six
+ * numbers (227, PORT) and `(|||port|)` (229, EPSV). Each is replaced by
+ * `replace`; text that only looks like one (a number above 255, port 0) is
+ * left alone, since no client could use it.
+ */
+function replaceDataAddresses(text: string, six: (match: string) => string, epsv: (delimiter: string) => string): string {
+  return text
+    .replace(SIX_NUMBERS_ALL, (match: string, ...groups: unknown[]) => (isValidSix(groups.slice(0, 6) as string[]) ? six(match) : match))
+    .replace(EPSV_PORT_ALL, (match: string, delimiter: string, digits: string) => (isValidEpsvPort(digits) ? epsv(delimiter) : match));
+}
+
+/**
+ * Blanks every data address in a server line that is passed on without
+ * being acted on (an unsolicited reply, an error text that quotes a 227, a
+ * status listing), so that no line can point a client at the server's own
+ * data port, outside the tunnel. Port 0 in the blanks is never usable.
+ */
+export function maskDataAddresses(text: string): string {
+  return replaceDataAddresses(
+    text,
+    () => '0,0,0,0,0,0',
+    (delimiter) => `${delimiter.repeat(3)}0${delimiter}`,
+  );
+}
+
+/** Whether a line names a data address that maskDataAddresses would blank. */
+export function namesDataAddress(text: string): boolean {
+  return maskDataAddresses(text) !== text;
+}
+
+/**
+ * Rewrites every six-number address of a 227 reply line to host:port and
+ * blanks any `(|||port|)` in it: a multi-line 227 may repeat the address.
+ */
+export function rewritePasvLine(text: string, host: string, port: number): string {
+  if (!isIPv4(host)) throw new RangeError('rewritePasvLine needs an IPv4 host');
+  const address = formatSixNumbers(host, port);
+  return replaceDataAddresses(
+    text,
+    () => address,
+    (delimiter) => `${delimiter.repeat(3)}0${delimiter}`,
+  );
+}
+
+/** Rewrites every `(|||port|)` of a 229 reply line to port and blanks any six-number address in it. */
+export function rewriteEpsvLine(text: string, port: number): string {
+  return replaceDataAddresses(
+    text,
+    () => '0,0,0,0,0,0',
+    (delimiter) => `${delimiter.repeat(3)}${port}${delimiter}`,
+  );
+}
+
 /** A 229 reply: `229 <text> (|||port|)`, with any valid delimiter. */
 export function parseEpsvReply(text: string): ParseResult<HostPort & { host: null }> {
   const match = EPSV_PORT.exec(text.slice(4));

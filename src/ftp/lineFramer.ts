@@ -35,21 +35,78 @@ export function frameLines(buffered: Buffer, chunk: Buffer, maxLineLength: numbe
   return { kind: 'lines', lines, rest: Buffer.from(rest) };
 }
 
-/** Stateful wrapper for socket code: holds the unfinished tail between chunks. */
-export class LineFramer {
-  private rest: Buffer = Buffer.alloc(0);
+export type NextLine = { kind: 'line'; line: Buffer } | { kind: 'none' } | { kind: 'overflow' };
+
+/**
+ * The same framing as frameLines, for socket code: bytes are appended as
+ * they arrive and lines are taken one at a time, so a chunk of a thousand
+ * lines costs nothing until they are wanted and the caller can stop
+ * between any two of them. Appending and taking are amortised O(1) per
+ * byte: the storage grows by doubling and is compacted in place, and the
+ * search for a line end never rescans bytes it has already looked at.
+ */
+export class LineBuffer {
+  private storage = Buffer.alloc(0);
+  private start = 0;
+  private end = 0;
+  /** Bytes from `start` up to here hold no LF. */
+  private scanned = 0;
+  private overflowed = false;
 
   constructor(private readonly maxLineLength: number) {}
 
-  push(chunk: Buffer): FrameResult {
-    const result = frameLines(this.rest, chunk, this.maxLineLength);
-    this.rest = result.kind === 'lines' ? result.rest : Buffer.alloc(0);
-    return result;
+  /** Bytes received and not yet taken as lines. */
+  get bufferedBytes(): number {
+    return this.end - this.start;
   }
 
-  /** Bytes of an unfinished line, e.g. to tell whether a peer closed mid-line. */
-  get pendingBytes(): number {
-    return this.rest.length;
+  push(chunk: Buffer): void {
+    if (this.overflowed || chunk.length === 0) return;
+    const used = this.end - this.start;
+    if (this.end + chunk.length > this.storage.length) {
+      if (used + chunk.length <= this.storage.length / 2) {
+        this.storage.copy(this.storage, 0, this.start, this.end);
+      } else {
+        const larger = Buffer.allocUnsafe(Math.max(1024, 2 * (used + chunk.length)));
+        this.storage.copy(larger, 0, this.start, this.end);
+        this.storage = larger;
+      }
+      this.scanned -= this.start;
+      this.start = 0;
+      this.end = used;
+    }
+    chunk.copy(this.storage, this.end);
+    this.end += chunk.length;
+  }
+
+  next(): NextLine {
+    if (this.overflowed) return { kind: 'overflow' };
+    const lf = this.storage.subarray(0, this.end).indexOf(LF, Math.max(this.start, this.scanned));
+    if (lf === -1) {
+      this.scanned = this.end;
+      const restLength = this.end > this.start && this.storage[this.end - 1] === CR ? this.end - this.start - 1 : this.end - this.start;
+      return restLength > this.maxLineLength ? this.overflow() : { kind: 'none' };
+    }
+    const lineEnd = lf > this.start && this.storage[lf - 1] === CR ? lf - 1 : lf;
+    if (lineEnd - this.start > this.maxLineLength) return this.overflow();
+    const line = Buffer.from(this.storage.subarray(this.start, lineEnd));
+    this.start = lf + 1;
+    this.scanned = this.start;
+    if (this.start === this.end) {
+      this.start = 0;
+      this.end = 0;
+      this.scanned = 0;
+    }
+    return { kind: 'line', line };
+  }
+
+  private overflow(): NextLine {
+    this.overflowed = true;
+    this.storage = Buffer.alloc(0);
+    this.start = 0;
+    this.end = 0;
+    this.scanned = 0;
+    return { kind: 'overflow' };
   }
 }
 

@@ -1,8 +1,8 @@
 import { connect as connectTcp, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ClientChannel, TcpConnectionDetails } from 'ssh2';
+import { errorMessage } from '../errors.js';
 import type { ActiveTarget } from '../ftp/dataAddresses.js';
-import { normalizeAddress } from '../ftp/controlState.js';
 import type { RemoteForward, SshConnection } from '../ssh/sshConnection.js';
 import { relay, type Relay, type RelayResult } from './relay.js';
 
@@ -11,13 +11,21 @@ export interface DataTimeouts {
   acceptMs: number;
   /** How long an SSH channel or local connection may take to open. */
   connectMs: number;
-  /** How long a local socket may take to drain after its channel closed. */
+  /** How long a local socket may take to drain after its channel closed, and how long an orphaned transfer may stall. */
   lingerMs: number;
 }
 
-/** Something a session must close when it ends. */
-export interface Closable {
+/** A data connection set up for the next transfer, not yet used: released when another replaces it. */
+export interface DataSetup {
   close(): void;
+}
+
+/** A data connection carrying bytes. */
+export interface RunningTransfer {
+  /** Ends at once, resetting the client's socket. */
+  abort(reason: Error): void;
+  /** The session ended: let the transfer finish, but not stall (see Relay.orphan). */
+  orphan(stallMs: number): void;
 }
 
 /** What one data connection carried, reported when it ends. */
@@ -33,18 +41,16 @@ export interface DataContext {
   ssh: SshConnection;
   log: Logger;
   timeouts: DataTimeouts;
-  /** Registers a live data connection with its session, which closes it on session end. */
-  track(closable: Closable): () => void;
+  /** A set-up is no longer pending: used, timed out or closed. */
+  setupEnded(setup: DataSetup): void;
   /** A relay started carrying bytes; `done` is called once when it ends. */
-  transferStarted(): { done(record: TransferRecord): void };
+  transferStarted(transfer: RunningTransfer): { done(record: TransferRecord): void };
 }
 
 /** Carries one relayed data connection and reports it to its session when it ends. */
 function superviseRelay(context: DataContext, running: Relay): void {
-  const untrack = context.track({ close: () => running.abort(new Error('session closed')) });
-  const transfer = context.transferStarted();
+  const transfer = context.transferStarted({ abort: (reason) => running.abort(reason), orphan: (ms) => running.orphan(ms) });
   void running.done.then((result: RelayResult) => {
-    untrack();
     transfer.done({
       bytesToServer: result.bytesToRemote,
       bytesToClient: result.bytesToLocal,
@@ -57,8 +63,11 @@ function superviseRelay(context: DataContext, running: Relay): void {
 export interface PassiveListenerRequest {
   /** The client-facing address to listen on (where the client's control connection arrived). */
   listenHost: string;
-  /** Only this address may connect: the client's own. */
-  clientAddress: string;
+  /**
+   * Whether a connection may be this session's data connection: only the
+   * control connection's own client (same address, same local user) may.
+   */
+  acceptPeer(socket: Socket): Promise<boolean>;
   /** Where the SSH server should connect for the data. */
   serverHost: string;
   serverPort: number;
@@ -71,23 +80,22 @@ export interface PassiveListenerRequest {
  * channel to the server's data port is opened at once, while the client is
  * still reading the rewritten reply, so the client does not wait for it.
  */
-export class PassiveDataListener implements Closable {
+export class PassiveDataListener implements DataSetup {
   private closed = false;
+  /** A connection passed the peer check and owns the listener now. */
+  private claimed = false;
   private acceptTimer: NodeJS.Timeout | undefined;
   private readonly channel: Promise<ClientChannel>;
   /** Whether the SSH channel for this data connection could be opened. */
   readonly channelReady: Promise<boolean>;
-  /** Lets go of the session's hold once this listener is used or closed. */
-  private readonly untrack: () => void;
 
   private constructor(
     private readonly server: Server,
     readonly port: number,
     private readonly context: DataContext,
-    request: PassiveListenerRequest,
+    private readonly request: PassiveListenerRequest,
   ) {
     const { ssh, timeouts } = context;
-    this.untrack = context.track(this);
     this.channel = ssh.openDirectTcpip(request.origin, request.serverHost, request.serverPort, timeouts.connectMs);
     this.channelReady = this.channel.then(
       () => true,
@@ -98,7 +106,12 @@ export class PassiveDataListener implements Closable {
       context.log.warn({ reason: errorMessage(error), serverPort: request.serverPort }, 'passive data channel could not be opened');
       this.close();
     });
-    server.on('connection', (socket: Socket) => this.onConnection(socket, request.clientAddress));
+    server.on('connection', (socket: Socket) => this.onConnection(socket));
+    // Accepting can fail (EMFILE, ENFILE): this listener ends, the session and the process do not.
+    server.on('error', (error: NodeJS.ErrnoException) => {
+      context.log.warn({ reason: error.code ?? error.message, port }, 'passive data listener failed');
+      this.close();
+    });
     this.acceptTimer = setTimeout(() => {
       context.log.warn({ port }, 'no data connection arrived in time; passive listener closed');
       this.close();
@@ -119,17 +132,34 @@ export class PassiveDataListener implements Closable {
     return new PassiveDataListener(server, port, context, request);
   }
 
-  private onConnection(socket: Socket, clientAddress: string): void {
-    if (this.closed || normalizeAddress(socket.remoteAddress ?? '') !== normalizeAddress(clientAddress)) {
-      // Only the control connection's own client may take this data
-      // connection; anyone else could steal or inject a transfer.
-      this.context.log.warn({ from: socket.remoteAddress }, 'refused a data connection from another address');
+  private onConnection(socket: Socket): void {
+    socket.on('error', () => undefined);
+    if (this.closed || this.claimed) {
       socket.destroy();
       return;
     }
-    this.stopListening();
+    void this.request.acceptPeer(socket).then(
+      (accepted) => {
+        if (!accepted) {
+          // Anyone else could read the download or inject the upload.
+          this.context.log.warn({ from: `${socket.remoteAddress}:${socket.remotePort}` }, "refused a data connection that is not from this session's client");
+          socket.destroy();
+          return;
+        }
+        if (this.closed || this.claimed) {
+          socket.destroy();
+          return;
+        }
+        this.claimed = true;
+        this.stopListening();
+        this.carry(socket);
+      },
+      () => socket.destroy(),
+    );
+  }
+
+  private carry(socket: Socket): void {
     socket.setNoDelay(true);
-    socket.on('error', () => undefined);
     this.channel.then(
       (channel) => {
         if (this.closed) {
@@ -138,7 +168,7 @@ export class PassiveDataListener implements Closable {
           return;
         }
         this.closed = true;
-        this.untrack();
+        this.context.setupEnded(this);
         superviseRelay(this.context, relay(socket, channel, this.context.timeouts.lingerMs));
       },
       () => socket.destroy(),
@@ -153,7 +183,7 @@ export class PassiveDataListener implements Closable {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.untrack();
+    this.context.setupEnded(this);
     this.stopListening();
     this.channel.then(
       (channel) => channel.destroy(),
@@ -162,31 +192,43 @@ export class PassiveDataListener implements Closable {
   }
 }
 
+export interface ActiveForwardRequest {
+  bindAddress: string;
+  target: ActiveTarget;
+  /** Whether a connection the SSH server hands over comes from the FTP server (by its source address). */
+  acceptSource(sourceAddress: string): boolean;
+  /** Gives back the forward's place in the connection's limit. */
+  release(): void;
+}
+
 /**
  * An active-mode data connection through a remote forward: the FTP server
  * connects to the SSH server's side, and we connect that to the client's
  * own data port. One connection is taken, then the forward is cancelled.
  */
-export class ActiveDataForward implements Closable {
+export class ActiveDataForward implements DataSetup {
   private forward: RemoteForward | null = null;
   private used = false;
   private closed = false;
   private acceptTimer: NodeJS.Timeout | undefined;
-  private untrack: () => void = () => undefined;
 
   private constructor(
     private readonly context: DataContext,
-    private readonly target: ActiveTarget,
+    private readonly request: ActiveForwardRequest,
   ) {}
 
-  static async open(context: DataContext, bindAddress: string, target: ActiveTarget): Promise<ActiveDataForward> {
-    const active = new ActiveDataForward(context, target);
-    active.forward = await context.ssh.bindRemoteForward(
-      bindAddress,
-      (details, accept, reject) => active.onIncoming(details, accept, reject),
-      context.timeouts.connectMs,
-    );
-    active.untrack = context.track(active);
+  static async open(context: DataContext, request: ActiveForwardRequest): Promise<ActiveDataForward> {
+    const active = new ActiveDataForward(context, request);
+    try {
+      active.forward = await context.ssh.bindRemoteForward(
+        request.bindAddress,
+        (details, accept, reject) => active.onIncoming(details, accept, reject),
+        context.timeouts.connectMs,
+      );
+    } catch (error) {
+      request.release();
+      throw error;
+    }
     active.acceptTimer = setTimeout(() => {
       context.log.warn({ port: active.forward?.port }, 'the server did not connect in time; remote forward cancelled');
       active.close();
@@ -209,11 +251,18 @@ export class ActiveDataForward implements Closable {
       reject();
       return;
     }
+    if (!this.request.acceptSource(details.srcIP)) {
+      // Whoever can reach the forward's port on the SSH server's side could
+      // otherwise deliver a fake download or read the upload.
+      this.context.log.warn({ from: `${details.srcIP}:${details.srcPort}` }, 'refused a connection on the active-mode forward that is not from the FTP server');
+      reject();
+      return;
+    }
     this.used = true;
     this.cancelForward();
     // Connect to the client first: reject() after accept() would take the
     // whole SSH connection down, so the decision must come before accept().
-    connectLocal(this.target, this.context.timeouts.connectMs).then(
+    connectLocal(this.request.target, this.context.timeouts.connectMs).then(
       (socket) => {
         if (this.closed) {
           socket.destroy();
@@ -221,7 +270,7 @@ export class ActiveDataForward implements Closable {
           return;
         }
         this.closed = true;
-        this.untrack();
+        this.context.setupEnded(this);
         superviseRelay(this.context, relay(socket, accept(), this.context.timeouts.lingerMs));
       },
       (error: unknown) => {
@@ -234,13 +283,17 @@ export class ActiveDataForward implements Closable {
 
   private cancelForward(): void {
     clearTimeout(this.acceptTimer);
-    this.forward?.close();
+    if (this.forward) {
+      this.forward.close();
+      this.forward = null;
+      this.request.release();
+    }
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.untrack();
+    this.context.setupEnded(this);
     this.cancelForward();
   }
 }
@@ -248,38 +301,39 @@ export class ActiveDataForward implements Closable {
 /**
  * Active mode carried as passive upstream: open the channel to the server's
  * passive port and connect it to the client's PORT address ourselves.
- * Resolves with whether both ends could be connected.
+ * `ready` resolves with whether both ends could be connected.
  */
-export function connectConvertedActive(
-  context: DataContext,
-  origin: { host: string; port: number },
-  serverHost: string,
-  serverPort: number,
-  target: ActiveTarget,
-): Promise<boolean> {
-  let aborted = false;
-  const untrack = context.track({ close: () => (aborted = true) });
-  const channel = context.ssh.openDirectTcpip(origin, serverHost, serverPort, context.timeouts.connectMs);
-  const socket = connectLocal(target, context.timeouts.connectMs);
-  return Promise.all([channel, socket]).then(
-    ([openChannel, openSocket]) => {
-      untrack();
-      if (aborted) {
-        openChannel.destroy();
-        openSocket.destroy();
+export class ConvertedActiveConnection implements DataSetup {
+  private aborted = false;
+  readonly ready: Promise<boolean>;
+
+  constructor(context: DataContext, origin: { host: string; port: number }, serverHost: string, serverPort: number, target: ActiveTarget) {
+    const channel = context.ssh.openDirectTcpip(origin, serverHost, serverPort, context.timeouts.connectMs);
+    const socket = connectLocal(target, context.timeouts.connectMs);
+    this.ready = Promise.all([channel, socket]).then(
+      ([openChannel, openSocket]) => {
+        context.setupEnded(this);
+        if (this.aborted) {
+          openChannel.destroy();
+          openSocket.destroy();
+          return false;
+        }
+        superviseRelay(context, relay(openSocket, openChannel, context.timeouts.lingerMs));
+        return true;
+      },
+      (error: unknown) => {
+        context.setupEnded(this);
+        context.log.warn({ reason: errorMessage(error) }, 'converted active-mode data connection failed');
+        channel.then((c) => c.destroy(), () => undefined);
+        socket.then((s) => s.destroy(), () => undefined);
         return false;
-      }
-      superviseRelay(context, relay(openSocket, openChannel, context.timeouts.lingerMs));
-      return true;
-    },
-    (error: unknown) => {
-      untrack();
-      context.log.warn({ reason: errorMessage(error) }, 'converted active-mode data connection failed');
-      channel.then((c) => c.destroy(), () => undefined);
-      socket.then((s) => s.destroy(), () => undefined);
-      return false;
-    },
-  );
+      },
+    );
+  }
+
+  close(): void {
+    this.aborted = true;
+  }
 }
 
 function connectLocal(target: ActiveTarget, timeoutMs: number): Promise<Socket> {
@@ -290,20 +344,17 @@ function connectLocal(target: ActiveTarget, timeoutMs: number): Promise<Socket> 
       reject(new Error(`connecting to the client's data port ${target.port} timed out`));
     }, timeoutMs);
     timer.unref();
+    const onError = (error: Error): void => {
+      clearTimeout(timer);
+      reject(error);
+    };
     socket.once('connect', () => {
       clearTimeout(timer);
-      socket.removeAllListeners('error');
+      socket.removeListener('error', onError);
       socket.setNoDelay(true);
       socket.on('error', () => undefined);
       resolve(socket);
     });
-    socket.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
+    socket.once('error', onError);
   });
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

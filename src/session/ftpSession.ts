@@ -1,27 +1,40 @@
-import { isIPv4 } from 'node:net';
-import type { Socket } from 'node:net';
+import { isIPv4, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ClientChannel } from 'ssh2';
+import { errorMessage } from '../errors.js';
 import { describeCommandForLog, isTransferCommand, parseCommandLine, stripTelnetInterrupt } from '../ftp/commands.js';
-import { ControlState, LOCAL_REPLIES, normalizeAddress, type Action, type ActiveStrategy, type Step } from '../ftp/controlState.js';
-import { LineFramer, withCrlf } from '../ftp/lineFramer.js';
+import { ControlState, LOCAL_REPLIES, type Action, type ActiveStrategy, type Step } from '../ftp/controlState.js';
+import { withCrlf } from '../ftp/lineFramer.js';
+import { isLoopbackAddress, isSpecialPurposeAddress, normalizeAddress, sameAddress } from '../net/addresses.js';
 import type { SshConnection } from '../ssh/sshConnection.js';
-import { addTransfer, transferDirection, transferRate, type ForwarderStats } from './stats.js';
+import { ControlFlow, type Side } from './controlFlow.js';
 import {
   ActiveDataForward,
-  connectConvertedActive,
+  ConvertedActiveConnection,
   PassiveDataListener,
-  type Closable,
   type DataContext,
+  type DataSetup,
   type DataTimeouts,
+  type RunningTransfer,
   type TransferRecord,
 } from './dataConnections.js';
+import { peerOwner } from './socketOwner.js';
+import { addTransfer, transferDirection, transferRate, type ForwarderStats } from './stats.js';
 
 export interface SessionTimeouts extends DataTimeouts {
   /** How long the SSH server may take to open the control channel. */
   controlConnectMs: number;
   /** A session with no control traffic and no transfer for this long is closed; 0: never. */
   idleMs: number;
+  /** How long a multi-line reply may take from its first line to its last. */
+  replyMs: number;
+}
+
+/** The forwarder's limit on remote forwards held at once over the shared SSH connection. */
+export interface RemoteForwardBudget {
+  /** Takes one place; false when none is left. */
+  take(): boolean;
+  give(): void;
 }
 
 export interface SessionOptions {
@@ -34,6 +47,9 @@ export interface SessionOptions {
   activeStrategy: ActiveStrategy;
   /** Where remote forwards are bound for the 'forward' strategy. */
   activeBindAddress: string;
+  /** Whether a connection arriving through a remote forward comes from the FTP server. */
+  acceptActiveSource(sourceAddress: string): boolean;
+  remoteForwards: RemoteForwardBudget;
   /** Use the address in a 227 reply instead of the control connection's host. */
   honourPassiveAddress: boolean;
   maxLineLength: number;
@@ -43,42 +59,46 @@ export interface SessionOptions {
   stats: ForwarderStats;
 }
 
-/** Lines waiting while an earlier line's data connection is being set up. */
-const MAX_QUEUED_LINES = 256;
 /**
  * Commands sent on without their reply yet. Real clients pipeline a few;
  * far more means a client that never reads, and each entry costs memory.
  */
 const MAX_PENDING_COMMANDS = 1024;
 
+type DataMode = 'passive' | 'active-forward' | 'active-converted';
 
 /**
  * One FTP control connection and everything hanging off it. It owns the
  * client socket, the SSH control channel and every data listener, forward
- * and relay of the session, and closes all of them through one idempotent
- * close(), whichever side ends first.
+ * and relay of the session, and closes them through one idempotent close(),
+ * whichever side ends first. Its transfers may outlive the control
+ * connection (a download the client is still reading when the server has
+ * said 226 and 221 and gone): `closed` resolves only once they are done.
  */
 export class FtpSession {
   private readonly client: Socket;
   private channel: ClientChannel | null = null;
   private readonly state: ControlState;
-  private readonly clientLines: LineQueue;
-  private readonly serverLines: LineQueue;
-  private readonly dataConnections = new Set<Closable>();
-  private pendingPassive: PassiveDataListener | null = null;
+  private readonly flow: ControlFlow;
+  /** The one data connection set up and not yet used; a new set-up releases it. */
+  private pendingSetup: DataSetup | null = null;
+  private readonly transfers = new Set<RunningTransfer>();
   /** Whether the SSH side of the latest data connection set-up succeeded. */
   private latestDataSetup: Promise<boolean> | null = null;
   private closeReason: string | null = null;
+  /** The client ended its side: the session closes once every reply it is owed has arrived. */
+  private clientEnded = false;
   private readonly startedAt = Date.now();
   private readonly log: Logger;
-  private readonly dataContext: DataContext;
   private dataCount = 0;
-  private activeTransfers = 0;
   /** The last RETR/STOR/LIST... seen, named in the transfer's log line. */
   private lastTransferCommand: string | null = null;
   private idleTimer: NodeJS.Timeout | undefined;
+  private replyTimer: NodeJS.Timeout | undefined;
   /** Set while shutting down gracefully: checked whenever a transfer ends or a reply arrives. */
   private onQuiet: (() => void) | null = null;
+  /** The owner of the client's socket, when it is on this machine (loopback). */
+  private readonly clientOwner: Promise<number | null | 'unsupported'>;
   private resolveClosed!: () => void;
   /** Resolves once the session has ended and everything it owned is closed. */
   readonly closed = new Promise<void>((resolve) => {
@@ -93,18 +113,16 @@ export class FtpSession {
       activeStrategy: options.activeStrategy,
       minimumActivePort: 1024,
     });
-    this.clientLines = new LineQueue(this.client, options.maxLineLength, (line) => this.onClientLine(line), (kind) => this.onClientFramingError(kind));
-    this.serverLines = new LineQueue(null, options.maxLineLength, (line) => this.onServerLine(line), (kind) => this.onServerFramingError(kind));
-    this.dataContext = {
-      ssh: options.ssh,
-      log: this.log,
-      timeouts: options.timeouts,
-      track: (closable) => {
-        this.dataConnections.add(closable);
-        return () => this.dataConnections.delete(closable);
+    this.flow = new ControlFlow(this.client, options.maxLineLength, {
+      onLine: (side, line) => (side === 'client' ? this.onClientLine(line) : this.onServerLine(line)),
+      onOverflow: (side) => this.onOverflow(side),
+      onEnd: (side) => this.onEnd(side),
+      onFailure: (side, error) => {
+        this.log.error({ side, reason: errorMessage(error) }, 'internal error while handling a control line');
+        this.abort('internal error', 'internal error in the forwarder.');
       },
-      transferStarted: () => this.transferStarted(this.log),
-    };
+    });
+    this.clientOwner = isLoopbackAddress(this.client.remoteAddress ?? '') ? peerOwner(this.client) : Promise.resolve('unsupported');
   }
 
   get isClosed(): boolean {
@@ -115,17 +133,17 @@ export class FtpSession {
   async start(): Promise<void> {
     const { client, options } = this;
     client.pause();
+    // The client's data connections are sockets of their own: a transfer it
+    // is still reading ends by itself if the client is really gone.
     client.on('error', (error) => this.close(`client error: ${error.message}`));
     client.on('close', () => this.close('client closed the connection'));
-    client.on('end', () => void this.clientLines.idle().then(() => this.close('client closed the connection')));
     this.log.info({ client: `${client.remoteAddress}:${client.remotePort}` }, 'session opened');
     let channel: ClientChannel;
     try {
       channel = await options.ssh.openDirectTcpip(this.origin(), options.ftpHost, options.ftpPort, options.timeouts.controlConnectMs);
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
       this.sayGoodbye('421 Service not available: the FTP server cannot be reached through the SSH tunnel.');
-      this.close(`control channel failed: ${message}`);
+      this.close(`control channel failed: ${errorMessage(error)}`);
       return;
     }
     if (this.isClosed) {
@@ -133,65 +151,70 @@ export class FtpSession {
       return;
     }
     this.channel = channel;
-    this.touch();
-    this.serverLines.attach(channel);
     channel.on('error', (error: Error) => this.close(`SSH channel error: ${error.message}`));
-    // Replies still queued (a 221 after QUIT, say) go out before the close.
-    const serverGone = (): void => void this.serverLines.idle().then(() => this.close('FTP server closed the connection'));
-    channel.on('close', serverGone);
-    channel.on('end', serverGone);
-    client.resume();
+    this.touch();
+    this.flow.attachServer(channel);
   }
 
   /** Ends the session with a 421 to the client, e.g. because the SSH connection dropped. */
   abort(reason: string, explanation: string): void {
     if (this.isClosed) return;
     this.sayGoodbye(`421 Service not available, closing control connection: ${explanation}`);
-    this.close(reason);
+    this.close(reason, { force: true });
   }
 
   private origin(): { host: string; port: number } {
     return { host: normalizeAddress(this.client.remoteAddress ?? '127.0.0.1'), port: this.client.remotePort ?? 0 };
   }
 
-  private async onClientLine(line: Buffer): Promise<void> {
+  private async onClientLine(rawLine: Buffer): Promise<void> {
     this.touch();
     if (this.state.pendingCount >= MAX_PENDING_COMMANDS) {
       this.sayGoodbye(`421 Too many commands awaiting a reply (${MAX_PENDING_COMMANDS}); closing.`);
       this.close('client pipelined too many commands');
       return;
     }
-    const command = parseCommandLine(stripTelnetInterrupt(line));
+    const line = stripTelnetInterrupt(rawLine);
+    const command = parseCommandLine(line);
     if (this.log.isLevelEnabled('debug')) this.log.debug({ command: describeCommandForLog(command) }, 'client command');
-    if (isTransferCommand(command)) this.lastTransferCommand = describeCommandForLog(command);
-    if (isTransferCommand(command) && this.latestDataSetup) {
-      // The data channel was requested a round trip ago, so this rarely
-      // waits. If SSH refused it, fail now instead of leaving the server
-      // waiting for a data connection until its own timeout.
-      const setup = this.latestDataSetup;
-      this.latestDataSetup = null;
-      if (!(await setup)) {
-        await this.apply(this.state.refuseClientLine(LOCAL_REPLIES.dataChannelFailed));
-        return;
+    if (isTransferCommand(command)) {
+      this.lastTransferCommand = describeCommandForLog(command);
+      if (this.latestDataSetup) {
+        // The data channel was requested a round trip ago, so this rarely
+        // waits. If SSH refused it, fail now instead of leaving the server
+        // waiting for a data connection until its own timeout.
+        const setup = this.latestDataSetup;
+        this.latestDataSetup = null;
+        if (!(await setup)) {
+          await this.apply(this.state.refuseClientLine(LOCAL_REPLIES.dataChannelFailed));
+          return;
+        }
       }
     }
-    await this.apply(this.state.onClientLine(line));
+    await this.apply(this.state.onClientCommand(command, line));
   }
 
   private async onServerLine(line: Buffer): Promise<void> {
     this.touch();
     if (this.log.isLevelEnabled('debug')) this.log.debug({ reply: line.toString('latin1') }, 'server reply');
     await this.apply(this.state.onServerLine(line));
+    this.watchReplyTime();
     this.checkQuiet();
   }
 
-  /**
-   * No transfer under way and no reply still due: a transfer's data can
-   * end before its 226 arrives on the control connection, and a graceful
-   * shutdown must wait for that reply too.
-   */
-  private checkQuiet(): void {
-    if (this.onQuiet && this.activeTransfers === 0 && this.state.pendingCount === 0) this.onQuiet();
+  /** A multi-line reply must end in bounded time; one that never does is a flood. */
+  private watchReplyTime(): void {
+    if (!this.state.replyInProgress) {
+      clearTimeout(this.replyTimer);
+      this.replyTimer = undefined;
+      return;
+    }
+    if (this.replyTimer !== undefined) return;
+    this.replyTimer = setTimeout(() => {
+      this.sayGoodbye('421 Service not available: the FTP server did not finish its reply in time; closing.');
+      this.close('the FTP server did not finish a multi-line reply in time');
+    }, this.options.timeouts.replyMs);
+    this.replyTimer.unref();
   }
 
   private async apply(step: Step): Promise<void> {
@@ -200,13 +223,12 @@ export class FtpSession {
     if (step.action) await this.perform(step.action);
   }
 
+  /** Sends what a step produced; steps that complete an action carry no action of their own. */
   private send(step: Step): void {
-    for (const line of step.toServer) this.channel?.write(line);
-    for (const line of step.toClient) this.client.write(line);
-    // Backpressure on the control connection: stop reading whichever side
-    // is producing while the other cannot keep up.
-    if (this.client.writableNeedDrain && this.channel) this.serverLines.pauseUntilDrain(this.client);
-    if (this.channel?.writableNeedDrain) this.clientLines.pauseUntilDrain(this.channel);
+    if (this.isClosed) return;
+    for (const warning of step.warnings ?? []) this.log.warn(warning);
+    for (const line of step.toServer) this.flow.send('server', line);
+    for (const line of step.toClient) this.flow.send('client', line);
   }
 
   private async perform(action: Action): Promise<void> {
@@ -215,35 +237,55 @@ export class FtpSession {
         return this.openPassive(action.verb, action.serverHost, action.serverPort);
       case 'open-active-forward':
         return this.openActiveForward(action);
-      case 'connect-converted': {
-        const serverHost = this.options.honourPassiveAddress && action.serverHost ? action.serverHost : this.options.ftpHost;
-        this.log.debug({ target: action.target.port, serverPort: action.serverPort }, 'active mode converted to passive upstream');
-        this.latestDataSetup = connectConvertedActive(this.dataLogContext('active-converted'), this.origin(), serverHost, action.serverPort, action.target);
+      case 'connect-converted':
+        return this.connectConverted(action);
+      case 'release-data':
+        this.releasePendingSetup();
         return;
-      }
       case 'reset-data':
-        this.closeDataConnections();
+        this.releasePendingSetup();
+        for (const transfer of this.transfers) transfer.abort(new Error('the client reinitialised the session (REIN)'));
         return;
       case 'close-session':
-        this.close('FTP server sent 421');
+        this.close(action.reason);
         return;
     }
   }
 
+  /** The data connection set up earlier and never used is void: a session holds at most one. */
+  private releasePendingSetup(): void {
+    const setup = this.pendingSetup;
+    this.pendingSetup = null;
+    this.latestDataSetup = null;
+    setup?.close();
+  }
+
+  /**
+   * Where the SSH server connects for passive data: the control connection's
+   * own FTP host, or with --honour-passive-address the reply's address,
+   * unless that names something that cannot be the FTP server.
+   */
+  private passiveTarget(replyHost: string | null): string {
+    if (!this.options.honourPassiveAddress || replyHost === null) return this.options.ftpHost;
+    if (isSpecialPurposeAddress(replyHost)) {
+      this.log.warn({ replyHost, ftpHost: this.options.ftpHost }, 'the passive reply names a special-purpose address; connecting to the FTP host instead');
+      return this.options.ftpHost;
+    }
+    return replyHost;
+  }
+
   private async openPassive(verb: 'PASV' | 'EPSV', replyHost: string | null, serverPort: number): Promise<void> {
-    this.pendingPassive?.close();
-    this.pendingPassive = null;
+    this.releasePendingSetup();
     const listenHost = this.passiveListenHost(verb);
     if (listenHost === null) {
       this.send(this.state.passiveListenerFailed());
       return;
     }
-    const serverHost = this.options.honourPassiveAddress && replyHost ? replyHost : this.options.ftpHost;
     try {
-      const listener = await PassiveDataListener.open(this.dataLogContext('passive'), {
+      const listener = await PassiveDataListener.open(this.dataContext('passive'), {
         listenHost,
-        clientAddress: this.client.remoteAddress ?? '',
-        serverHost,
+        acceptPeer: (socket) => this.isOwnClient(socket),
+        serverHost: this.passiveTarget(replyHost),
         serverPort,
         origin: this.origin(),
       });
@@ -251,13 +293,26 @@ export class FtpSession {
         listener.close();
         return;
       }
-      this.pendingPassive = listener;
+      this.pendingSetup = listener;
       this.latestDataSetup = listener.channelReady;
       this.send(this.state.passiveListenerReady(listenHost, listener.port));
     } catch (error) {
-      this.log.warn({ reason: error instanceof Error ? error.message : String(error) }, 'could not open a passive data listener');
+      this.log.warn({ reason: errorMessage(error) }, 'could not open a passive data listener');
       this.send(this.state.passiveListenerFailed());
     }
+  }
+
+  /**
+   * A data connection belongs to the control connection's client: the same
+   * address, and on loopback, where every local user has that address, the
+   * same local user.
+   */
+  private async isOwnClient(socket: Socket): Promise<boolean> {
+    if (!sameAddress(socket.remoteAddress ?? '', this.client.remoteAddress ?? '')) return false;
+    if (!isLoopbackAddress(socket.remoteAddress ?? '')) return true;
+    const [expected, actual] = await Promise.all([this.clientOwner, peerOwner(socket)]);
+    if (expected === 'unsupported') return true;
+    return expected !== null && actual === expected;
   }
 
   /** PASV replies can only name an IPv4 address; EPSV names none, so any family works. */
@@ -268,53 +323,99 @@ export class FtpSession {
   }
 
   private async openActiveForward(action: Action & { kind: 'open-active-forward' }): Promise<void> {
-    const context = this.dataLogContext('active-forward');
+    this.releasePendingSetup();
+    const context = this.dataContext('active-forward');
+    const budget = this.options.remoteForwards;
+    if (!budget.take()) {
+      context.log.warn('too many remote forwards held over the SSH connection; refusing this one');
+      this.send(this.state.activeForwardFailed());
+      return;
+    }
     try {
-      const forward = await ActiveDataForward.open(context, this.options.activeBindAddress, action.target);
+      const forward = await ActiveDataForward.open(context, {
+        bindAddress: this.options.activeBindAddress,
+        target: action.target,
+        acceptSource: (source) => this.options.acceptActiveSource(source),
+        release: () => budget.give(),
+      });
       if (this.isClosed) {
         forward.close();
         return;
       }
+      this.pendingSetup = forward;
       context.log.debug({ bound: `${forward.address}:${forward.port}` }, 'remote forward bound for active mode');
       this.send(this.state.activeForwardReady(this.options.activeBindAddress, forward.port));
     } catch (error) {
-      context.log.warn({ reason: error instanceof Error ? error.message : String(error) }, 'remote forward for active mode failed');
+      context.log.warn({ reason: errorMessage(error) }, 'remote forward for active mode failed');
       this.send(this.state.activeForwardFailed());
     }
   }
 
-  private dataLogContext(mode: 'passive' | 'active-forward' | 'active-converted'): DataContext {
+  private connectConverted(action: Action & { kind: 'connect-converted' }): void {
+    this.releasePendingSetup();
+    const context = this.dataContext('active-converted');
+    context.log.debug({ target: action.target.port, serverPort: action.serverPort }, 'active mode converted to passive upstream');
+    const connection = new ConvertedActiveConnection(context, this.origin(), this.passiveTarget(action.serverHost), action.serverPort, action.target);
+    this.pendingSetup = connection;
+    this.latestDataSetup = connection.ready;
+  }
+
+  private dataContext(mode: DataMode): DataContext {
     this.dataCount += 1;
     const log = this.log.child({ data: this.dataCount, mode });
-    return { ...this.dataContext, log, transferStarted: () => this.transferStarted(log) };
+    return {
+      ssh: this.options.ssh,
+      log,
+      timeouts: this.options.timeouts,
+      setupEnded: (setup) => {
+        if (this.pendingSetup === setup) this.pendingSetup = null;
+      },
+      transferStarted: (transfer) => this.transferStarted(transfer, log),
+    };
   }
 
-
-  private onClientFramingError(kind: 'overflow'): void {
-    this.sayGoodbye(`500 Command line too long (over ${this.options.maxLineLength} bytes); closing.`);
-    this.close(`client sent a line over the limit (${kind})`);
+  private onOverflow(side: Side): void {
+    if (side === 'client') {
+      this.sayGoodbye(`500 Command line too long (over ${this.options.maxLineLength} bytes); closing.`);
+      this.close('client sent a line over the limit');
+    } else {
+      this.sayGoodbye('421 Service not available: the server sent an over-long line.');
+      this.close('server sent a line over the limit');
+    }
   }
 
-  private onServerFramingError(kind: 'overflow'): void {
-    this.sayGoodbye('421 Service not available: the server sent an over-long line.');
-    this.close(`server sent a line over the limit (${kind})`);
+  /**
+   * A side ended its stream, and every line it sent has been handled. The
+   * server ending ends the session (its last replies, a 221 after QUIT say,
+   * are out already). The client ending only stops its commands: it is
+   * still owed the replies to the ones it sent.
+   */
+  private onEnd(side: Side): void {
+    if (side === 'server') {
+      this.close('FTP server closed the connection');
+      return;
+    }
+    this.clientEnded = true;
+    this.touch();
+    this.checkQuiet();
   }
 
   private sayGoodbye(text: string): void {
-    if (!this.isClosed && this.client.writable) this.client.write(withCrlf(Buffer.from(text, 'latin1')));
+    if (!this.isClosed) this.flow.send('client', withCrlf(Buffer.from(text, 'latin1')));
   }
 
-  private transferStarted(log: Logger): { done(record: TransferRecord): void } {
-    this.activeTransfers += 1;
+  private transferStarted(transfer: RunningTransfer, log: Logger): { done(record: TransferRecord): void } {
+    this.transfers.add(transfer);
     let reported = false;
     return {
       done: (record) => {
         if (reported) return;
         reported = true;
-        this.activeTransfers -= 1;
+        this.transfers.delete(transfer);
         this.reportTransfer(record, log);
         this.touch();
         this.checkQuiet();
+        if (this.isClosed && this.transfers.size === 0) this.resolveClosed();
       },
     };
   }
@@ -333,18 +434,43 @@ export class FtpSession {
     else log.info(fields, 'transfer done');
   }
 
-  /** Restarts the idle clock: called on every control line and at the end of each transfer. */
+  /**
+   * No transfer under way and no reply still due: a transfer's data can
+   * end before its 226 arrives on the control connection, and whoever waits
+   * for the session to finish (a graceful shutdown, a client that closed its
+   * side) must wait for that reply too.
+   */
+  private isQuiet(): boolean {
+    return this.transfers.size === 0 && this.state.pendingCount === 0;
+  }
+
+  private checkQuiet(): void {
+    if (!this.isQuiet()) return;
+    if (this.clientEnded) this.close('client closed the connection');
+    else this.onQuiet?.();
+  }
+
+  /**
+   * Restarts the idle clock: called on every control line and at the end of
+   * each transfer. Once the client has ended its side, waiting for the last
+   * replies is bounded by lingerMs, whatever the idle timeout.
+   */
   private touch(): void {
-    const { idleMs } = this.options.timeouts;
-    if (idleMs <= 0 || this.isClosed) return;
+    const { idleMs, lingerMs } = this.options.timeouts;
+    const limit = this.clientEnded ? (idleMs > 0 ? Math.min(idleMs, lingerMs) : lingerMs) : idleMs;
+    if (limit <= 0 || this.isClosed) return;
     clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => this.onIdle(), idleMs);
+    this.idleTimer = setTimeout(() => this.onIdle(), limit);
     this.idleTimer.unref();
   }
 
   private onIdle(): void {
     // A long transfer is activity even when the control connection is silent.
-    if (this.activeTransfers > 0) return this.touch();
+    if (this.transfers.size > 0) return this.touch();
+    if (this.clientEnded) {
+      this.close('client closed the connection; the server did not answer its last commands in time');
+      return;
+    }
     this.sayGoodbye(`421 Idle timeout (${Math.round(this.options.timeouts.idleMs / 1000)} s); closing control connection.`);
     this.close('idle timeout');
   }
@@ -355,8 +481,11 @@ export class FtpSession {
    * after graceMs, whichever comes first. Either way the client gets a 421.
    */
   async shutDown(graceMs: number, explanation: string): Promise<void> {
-    if (this.isClosed) return;
-    if (this.activeTransfers > 0 && graceMs > 0) {
+    if (this.isClosed) {
+      if (graceMs === 0) this.close('forwarder shutting down', { force: true });
+      return;
+    }
+    if (!this.isQuiet() && graceMs > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, graceMs);
         timer.unref();
@@ -371,115 +500,41 @@ export class FtpSession {
       });
     }
     this.abort('forwarder shutting down', explanation);
+    // Whatever still runs after the grace period is cut off.
+    this.close('forwarder shutting down', { force: true });
   }
 
-  private closeDataConnections(): void {
-    for (const closable of this.dataConnections) closable.close();
-    this.dataConnections.clear();
-    this.pendingPassive = null;
-    this.latestDataSetup = null;
-  }
-
-  /** The one way a session ends: every resource it owns is released here. */
-  close(reason: string): void {
+  /**
+   * The one way a session ends: the control connection, its channel and
+   * every unused data set-up are released here. Transfers under way carry
+   * on to their end (or are aborted with `force`, e.g. when the SSH
+   * connection is gone or shutdown can wait no longer).
+   */
+  close(reason: string, { force = false }: { force?: boolean } = {}): void {
+    if (force) for (const transfer of this.transfers) transfer.abort(new Error(reason));
     if (this.closeReason !== null) return;
     this.closeReason = reason;
     clearTimeout(this.idleTimer);
-    this.clientLines.stop();
-    this.serverLines.stop();
-    this.closeDataConnections();
-    this.channel?.destroy();
+    clearTimeout(this.replyTimer);
+    this.flow.stop();
+    this.releasePendingSetup();
+    for (const transfer of this.transfers) transfer.orphan(this.options.timeouts.lingerMs);
+    endWithin(this.channel, this.options.timeouts.lingerMs);
     // end() lets a final reply such as a 421 reach the client first.
-    this.client.end();
-    const linger = setTimeout(() => this.client.destroy(), this.options.timeouts.lingerMs);
-    linger.unref();
-    this.client.once('close', () => clearTimeout(linger));
+    endWithin(this.client, this.options.timeouts.lingerMs);
     this.log.info({ reason, durationMs: Date.now() - this.startedAt, dataConnections: this.dataCount }, 'session closed');
-    this.resolveClosed();
+    if (this.transfers.size === 0) this.resolveClosed();
   }
 }
 
 /**
- * Frames one direction of the control connection into lines and hands them,
- * one at a time, to an async handler: a line's data connection is set up
- * before the next line is looked at, so order is kept. The source is paused
- * while too many lines wait.
+ * Ends a stream so that what is queued still goes out, and destroys it if
+ * that has not happened within `lingerMs` (a peer that stopped reading).
  */
-class LineQueue {
-  private readonly framer: LineFramer;
-  private readonly lines: Buffer[] = [];
-  private source: NodeJS.ReadableStream | null = null;
-  private draining: Promise<void> | null = null;
-  private stopped = false;
-  /** Reasons the source is paused; it resumes only when none is left. */
-  private readonly pauses = new Set<'queue' | 'drain'>();
-
-  constructor(
-    source: NodeJS.ReadableStream | null,
-    maxLineLength: number,
-    private readonly handle: (line: Buffer) => Promise<void>,
-    private readonly onOverflow: (kind: 'overflow') => void,
-  ) {
-    this.framer = new LineFramer(maxLineLength);
-    if (source) this.attach(source);
-  }
-
-  attach(source: NodeJS.ReadableStream): void {
-    this.source = source;
-    source.on('data', (chunk: Buffer) => this.push(chunk));
-  }
-
-  /** Resolves when every line received so far has been handled. */
-  idle(): Promise<void> {
-    return this.draining ?? Promise.resolve();
-  }
-
-  pauseUntilDrain(destination: NodeJS.WritableStream): void {
-    if (this.pauses.has('drain')) return;
-    this.pause('drain');
-    destination.once('drain', () => this.unpause('drain'));
-  }
-
-  private pause(reason: 'queue' | 'drain'): void {
-    this.pauses.add(reason);
-    this.source?.pause();
-  }
-
-  private unpause(reason: 'queue' | 'drain'): void {
-    this.pauses.delete(reason);
-    if (this.pauses.size === 0 && !this.stopped) this.source?.resume();
-  }
-
-  private push(chunk: Buffer): void {
-    if (this.stopped) return;
-    const framed = this.framer.push(chunk);
-    this.lines.push(...framed.lines);
-    if (framed.kind === 'overflow') {
-      this.stopped = true;
-      this.source?.pause();
-      void this.drain().then(() => this.onOverflow('overflow'));
-      return;
-    }
-    if (this.lines.length > MAX_QUEUED_LINES) this.pause('queue');
-    void this.drain();
-  }
-
-  private drain(): Promise<void> {
-    this.draining ??= this.handleQueued().finally(() => {
-      this.draining = null;
-      this.unpause('queue');
-    });
-    return this.draining;
-  }
-
-  private async handleQueued(): Promise<void> {
-    for (let line = this.lines.shift(); line !== undefined; line = this.lines.shift()) {
-      await this.handle(line);
-    }
-  }
-
-  stop(): void {
-    this.stopped = true;
-    this.lines.length = 0;
-  }
+function endWithin(stream: Socket | ClientChannel | null, lingerMs: number): void {
+  if (!stream || stream.destroyed) return;
+  stream.end();
+  const linger = setTimeout(() => stream.destroy(), lingerMs);
+  linger.unref();
+  stream.once('close', () => clearTimeout(linger));
 }

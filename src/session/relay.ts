@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
 export interface RelayResult {
@@ -11,8 +12,19 @@ export interface RelayResult {
 
 export interface Relay {
   readonly done: Promise<RelayResult>;
-  /** Tears both ends down at once, e.g. when the session ends. */
+  /**
+   * Tears both ends down at once. The local socket is reset rather than
+   * closed, so that a client reading a download sees an error, never an end
+   * of file that looks like a complete transfer.
+   */
   abort(reason: Error): void;
+  /**
+   * The session that owns the relay has ended: the transfer may still
+   * finish (every byte the server sent still reaches the client), but from
+   * now on it must keep moving, or it is aborted after `stallMs` without a
+   * byte either way.
+   */
+  orphan(stallMs: number): void;
 }
 
 /**
@@ -26,36 +38,45 @@ export interface Relay {
  * are silently dropped and never call back, so the socket's inbound side is
  * stopped then, while its outbound side is allowed to flush.
  */
-export function relay(local: Duplex, channel: Duplex, lingerMs: number): Relay {
+export function relay(local: Socket, channel: Duplex, lingerMs: number): Relay {
   const startedAt = Date.now();
   let bytesToRemote = 0;
   let bytesToLocal = 0;
   let finished = false;
   let lingerTimer: NodeJS.Timeout | undefined;
+  let stallTimer: NodeJS.Timeout | undefined;
+  let stallMs = 0;
   let resolveDone!: (result: RelayResult) => void;
   const done = new Promise<RelayResult>((resolve) => {
     resolveDone = resolve;
   });
 
-  const finish = (error: Error | null): void => {
+  const finish = (error: Error | null, reset = false): void => {
     if (finished) return;
     finished = true;
     clearTimeout(lingerTimer);
+    clearTimeout(stallTimer);
     local.unpipe(channel);
     channel.unpipe(local);
-    local.destroy();
+    if (reset && !local.destroyed) local.resetAndDestroy();
+    else local.destroy();
     channel.destroy();
     resolveDone({ bytesToRemote, bytesToLocal, durationMs: Date.now() - startedAt, error });
   };
 
-  const onError = (error: Error): void => finish(error);
+  const progressed = (): void => {
+    if (stallMs > 0) stallTimer?.refresh();
+  };
+  const onError = (error: Error): void => finish(error, true);
   local.on('error', onError);
   channel.on('error', onError);
   local.on('data', (chunk: Buffer) => {
     bytesToRemote += chunk.length;
+    progressed();
   });
   channel.on('data', (chunk: Buffer) => {
     bytesToLocal += chunk.length;
+    progressed();
   });
 
   // Done when each direction has delivered its EOF and flushed its writes.
@@ -86,7 +107,7 @@ export function relay(local: Duplex, channel: Duplex, lingerMs: number): Relay {
     channelGone = true;
     local.unpipe(channel);
     local.pause();
-    lingerTimer = setTimeout(() => finish(new Error('local side did not drain after the channel closed')), lingerMs);
+    lingerTimer = setTimeout(() => finish(new Error('local side did not drain after the channel closed'), true), lingerMs);
     lingerTimer.unref();
     maybeDone();
   });
@@ -94,5 +115,14 @@ export function relay(local: Duplex, channel: Duplex, lingerMs: number): Relay {
   local.pipe(channel);
   channel.pipe(local);
 
-  return { done, abort: (reason) => finish(reason) };
+  return {
+    done,
+    abort: (reason) => finish(reason, true),
+    orphan: (ms) => {
+      if (finished || stallMs > 0) return;
+      stallMs = ms;
+      stallTimer = setTimeout(() => finish(new Error(`no data moved for ${Math.round(ms / 1000)} s after the session ended`), true), ms);
+      stallTimer.unref();
+    },
+  };
 }

@@ -1,11 +1,13 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { FtpfwdError, isFtpfwdError } from '../errors.js';
+import { clampTimerMs } from '../timers.js';
 import type { Prompter, SshIdentity } from './authentication.js';
 import { createHostKeyVerifier, readKnownHostsFiles, type HostKeyAcceptedInfo, type StrictHostKeyCheckingSetting } from './hostKeyVerifier.js';
 import { defaultIdentityFiles, loadIdentity } from './identities.js';
 import { knownKeyTypesForHost, preferKnownHostKeyAlgorithms } from './knownHosts.js';
-import { formatHostPort, SshConnection, type SshConnectOptions } from './sshConnection.js';
+import { formatHostPort } from '../net/addresses.js';
+import { SshConnection, type SshConnectOptions } from './sshConnection.js';
 
 /** How to reach and log in to one SSH server: the target, or a jump host on the way. */
 export interface SshHopOptions {
@@ -102,8 +104,9 @@ export async function prepareHop(hop: SshHopOptions, context: HopContext): Promi
     // Ask for the key type already on record, as OpenSSH does, so that a
     // server with several host keys is checked against the one we know.
     hostKeyAlgorithms: preferKnownHostKeyAlgorithms(HOST_KEY_ALGORITHMS, knownKeyTypesForHost(known.entries, hop.host, port)),
-    connectTimeoutMs: hop.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-    keepaliveIntervalMs: hop.keepaliveIntervalMs ?? 15_000,
+    // ssh_config allows times up to INT_MAX seconds; a Node timer holds far less.
+    connectTimeoutMs: clampTimerMs(hop.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS),
+    keepaliveIntervalMs: clampTimerMs(hop.keepaliveIntervalMs ?? 15_000),
     keepaliveCountMax: hop.keepaliveCountMax ?? 3,
   };
 }

@@ -5,6 +5,7 @@ import { createAuthHandler, type AuthOptions } from './authentication.js';
 import { toSsh2HostVerifier, type HostKeyVerifier } from './hostKeyVerifier.js';
 import type { Logger } from 'pino';
 import { FtpfwdError } from '../errors.js';
+import { formatHostPort } from '../net/addresses.js';
 
 export interface SshConnectOptions {
   host: string;
@@ -342,9 +343,6 @@ function forwardKey(address: string, port: number): string {
   return `${address}|${port}`;
 }
 
-export function formatHostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
 
 /**
  * Bounds a callback-style operation in time. A result that arrives after the

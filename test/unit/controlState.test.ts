@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { normalizeAddress, sameAddress } from '../../src/net/addresses.js';
 import {
   ControlState,
   LOCAL_REPLIES,
-  normalizeAddress,
-  sameAddress,
   type Action,
   type ControlPolicy,
   type Step,
@@ -41,6 +40,9 @@ function out(expected: { up?: string[]; down?: string[]; action?: Action; pendin
 }
 const nothing = out({});
 const up = (...lines: string[]): Out => out({ up: lines });
+/** PASV/EPSV (or a converted PORT/EPRT) go upstream and void any earlier unused data set-up. */
+const RELEASE: Action = { kind: 'release-data' };
+const upPassive = (line: string): Out => out({ up: [line], action: RELEASE });
 const down = (...lines: string[]): Out => out({ down: lines });
 
 function apply(state: ControlState, event: Event): Step {
@@ -92,6 +94,7 @@ function table(cases: Case[]): void {
 // A server at 10.0.0.5:50000 (195 * 256 + 80), rewritten to a local listener at 127.0.0.1:40000 (156 * 256 + 64).
 const PASV_REPLY = '227 Entering Passive Mode (10,0,0,5,195,80).';
 const PASV_REWRITTEN = '227 Entering Passive Mode (127,0,0,1,156,64).';
+const PASV_BLANKED = '227 Entering Passive Mode (0,0,0,0,0,0).';
 const EPSV_REPLY = '229 Entering Extended Passive Mode (|||6446|)';
 const EPSV_REWRITTEN = '229 Entering Extended Passive Mode (|||40000|)';
 const LISTENER = { host: '127.0.0.1', port: 40000 };
@@ -157,7 +160,7 @@ describe('ControlState: greeting', () => {
     {
       title: 'a 421 greeting closes the session',
       input: { greet: false, events: [{ server: '421 Too many connections' }] },
-      expected: [out({ down: ['421 Too many connections'], action: { kind: 'close-session' } })],
+      expected: [out({ down: ['421 Too many connections'], action: { kind: 'close-session', reason: 'FTP server sent 421' } })],
     },
   ]);
 
@@ -175,8 +178,8 @@ describe('ControlState: ordinary commands', () => {
     { title: 'a doubled IAC in a path is kept', input: { events: [{ client: 'RETR a\xff\xffb' }] }, expected: [up('RETR a\xff\xffb')] },
     { title: 'latin1 bytes are kept', input: { events: [{ client: 'STOR caf\xe9.txt' }] }, expected: [up('STOR caf\xe9.txt')] },
     { title: 'an unknown but well-formed verb passes through', input: { events: [{ client: 'XYZZ 1' }] }, expected: [up('XYZZ 1')] },
-    { title: 'EPSV ALL passes through', input: { events: [{ client: 'EPSV ALL' }, { server: '200 EPSV ALL ok.' }] }, expected: [up('EPSV ALL'), down('200 EPSV ALL ok.')] },
-    { title: 'lower-case epsv all passes through', input: { events: [{ client: 'epsv all' }, { server: '200 OK' }] }, expected: [up('epsv all'), down('200 OK')] },
+    { title: 'EPSV ALL passes through', input: { events: [{ client: 'EPSV ALL' }, { server: '200 EPSV ALL ok.' }] }, expected: [upPassive('EPSV ALL'), down('200 EPSV ALL ok.')] },
+    { title: 'lower-case epsv all passes through', input: { events: [{ client: 'epsv all' }, { server: '200 OK' }] }, expected: [upPassive('epsv all'), down('200 OK')] },
     {
       title: 'ABOR behind IAC IP IAC DM goes upstream as plain ABOR',
       input: { events: [{ client: '\xff\xf4\xff\xf2ABOR' }, { server: '226 Abort successful' }] },
@@ -279,111 +282,111 @@ describe('ControlState: passive mode', () => {
     {
       title: 'PASV: the 227 becomes an open-passive action, then the rewritten reply',
       input: { events: [{ client: 'PASV' }, { server: PASV_REPLY }, { passiveReady: LISTENER }] },
-      expected: [up('PASV'), out({ action: openPasv }), down(PASV_REWRITTEN)],
+      expected: [upPassive('PASV'), out({ action: openPasv }), down(PASV_REWRITTEN)],
     },
     {
       title: 'lower-case pasv is recognised',
       input: { events: [{ client: 'pasv' }, { server: PASV_REPLY }, { passiveReady: LISTENER }] },
-      expected: [up('pasv'), out({ action: openPasv }), down(PASV_REWRITTEN)],
+      expected: [upPassive('pasv'), out({ action: openPasv }), down(PASV_REWRITTEN)],
     },
     {
       title: 'the rewrite only touches the numbers',
       input: {
         events: [{ client: 'PASV' }, { server: '227 Data transfer will passively listen to 10,0,0,5,195,80' }, { passiveReady: { host: '192.168.7.1', port: 1075 } }],
       },
-      expected: [up('PASV'), out({ action: openPasv }), down('227 Data transfer will passively listen to 192,168,7,1,4,51')],
+      expected: [upPassive('PASV'), out({ action: openPasv }), down('227 Data transfer will passively listen to 192,168,7,1,4,51')],
     },
     {
       title: 'the `=` form',
       input: { events: [{ client: 'PASV' }, { server: '227 =10,0,0,5,195,80' }, { passiveReady: LISTENER }] },
-      expected: [up('PASV'), out({ action: openPasv }), down('227 =127,0,0,1,156,64')],
+      expected: [upPassive('PASV'), out({ action: openPasv }), down('227 =127,0,0,1,156,64')],
     },
     {
       title: 'the address 0,0,0,0 is reported as it is, the session decides',
       input: { events: [{ client: 'PASV' }, { server: '227 Entering Passive Mode (0,0,0,0,195,80)' }, { passiveReady: LISTENER }] },
-      expected: [up('PASV'), out({ action: { ...openPasv, serverHost: '0.0.0.0' } }), down('227 Entering Passive Mode (127,0,0,1,156,64)')],
+      expected: [upPassive('PASV'), out({ action: { ...openPasv, serverHost: '0.0.0.0' } }), down('227 Entering Passive Mode (127,0,0,1,156,64)')],
     },
     {
       title: 'EPSV: the 229 becomes an open-passive action, then the rewritten reply',
       input: { events: [{ client: 'EPSV' }, { server: EPSV_REPLY }, { passiveReady: LISTENER }] },
-      expected: [up('EPSV'), out({ action: openEpsv }), down(EPSV_REWRITTEN)],
+      expected: [upPassive('EPSV'), out({ action: openEpsv }), down(EPSV_REWRITTEN)],
     },
     {
       title: 'EPSV with a `!` delimiter keeps it',
       input: { events: [{ client: 'EPSV' }, { server: '229 Entering Extended Passive Mode (!!!6446!)' }, { passiveReady: LISTENER }] },
-      expected: [up('EPSV'), out({ action: openEpsv }), down('229 Entering Extended Passive Mode (!!!40000!)')],
+      expected: [upPassive('EPSV'), out({ action: openEpsv }), down('229 Entering Extended Passive Mode (!!!40000!)')],
     },
     {
       title: 'EPSV with a protocol argument',
       input: { events: [{ client: 'EPSV 1' }, { server: EPSV_REPLY }, { passiveReady: LISTENER }] },
-      expected: [up('EPSV 1'), out({ action: openEpsv }), down(EPSV_REWRITTEN)],
+      expected: [upPassive('EPSV 1'), out({ action: openEpsv }), down(EPSV_REWRITTEN)],
     },
     {
       title: 'a listener that cannot be opened gives 425',
       input: { events: [{ client: 'PASV' }, { server: PASV_REPLY }, { passiveFailed: true }] },
-      expected: [up('PASV'), out({ action: openPasv }), out({ down: [LOCAL_REPLIES.passiveSetupFailed], pending: 0 })],
+      expected: [upPassive('PASV'), out({ action: openPasv }), out({ down: [LOCAL_REPLIES.passiveSetupFailed], pending: 0 })],
     },
     {
       title: 'a 227 with a number above 255 is not folded into port 22: 425, no action',
       input: { events: [{ client: 'PASV' }, { server: '227 Entering Passive Mode (10,0,0,5,256,22)' }] },
-      expected: [up('PASV'), out({ down: [LOCAL_REPLIES.badPassiveReply], pending: 0 })],
+      expected: [upPassive('PASV'), out({ down: [LOCAL_REPLIES.badPassiveReply], pending: 0 })],
     },
     {
       title: 'a 227 with seven numbers gives 425, no action',
       input: { events: [{ client: 'PASV' }, { server: '227 Entering Passive Mode (10,0,0,5,195,80,1)' }] },
-      expected: [up('PASV'), out({ down: [LOCAL_REPLIES.badPassiveReply], pending: 0 })],
+      expected: [upPassive('PASV'), out({ down: [LOCAL_REPLIES.badPassiveReply], pending: 0 })],
     },
     {
       title: 'a 229 with port 65536 gives 425, no action',
       input: { events: [{ client: 'EPSV' }, { server: '229 Entering Extended Passive Mode (|||65536|)' }] },
-      expected: [up('EPSV'), out({ down: [LOCAL_REPLIES.badPassiveReply], pending: 0 })],
+      expected: [upPassive('EPSV'), out({ down: [LOCAL_REPLIES.badPassiveReply], pending: 0 })],
     },
     {
       title: 'a refusal of PASV is forwarded unchanged',
       input: { events: [{ client: 'PASV' }, { server: '502 PASV not allowed' }] },
-      expected: [up('PASV'), out({ down: ['502 PASV not allowed'], pending: 0 })],
+      expected: [upPassive('PASV'), out({ down: ['502 PASV not allowed'], pending: 0 })],
     },
     {
-      title: 'a 227 that nobody asked for is forwarded unchanged',
+      title: 'a 227 that nobody asked for is dropped, never passed on',
       input: { events: [{ server: PASV_REPLY }] },
-      expected: [out({ down: [PASV_REPLY], pending: 0 })],
+      expected: [out({ down: [], pending: 0 })],
     },
     {
-      title: 'a 227 answering NOOP is forwarded unchanged',
-      input: { events: [{ client: 'NOOP' }, { server: PASV_REPLY }] },
-      expected: [up('NOOP'), out({ down: [PASV_REPLY], pending: 0 })],
+      title: 'a 227 while only NOOP awaits its reply is dropped, and the NOOP still gets its own',
+      input: { events: [{ client: 'NOOP' }, { server: PASV_REPLY }, { server: '200 NOOP ok' }] },
+      expected: [up('NOOP'), out({ down: [], pending: 1 }), out({ down: ['200 NOOP ok'], pending: 0 })],
     },
     {
-      title: 'a 229 answering PASV is not a passive reply',
+      title: 'a 229 answering PASV gives 425, never the server port',
       input: { events: [{ client: 'PASV' }, { server: EPSV_REPLY }] },
-      expected: [up('PASV'), out({ down: [EPSV_REPLY], pending: 0 })],
+      expected: [upPassive('PASV'), out({ down: [LOCAL_REPLIES.wrongPassiveReply('PASV')], pending: 0 })],
     },
     {
-      title: 'a 227 answering EPSV is not a passive reply',
+      title: 'a 227 answering EPSV gives 425, never the server address',
       input: { events: [{ client: 'EPSV' }, { server: PASV_REPLY }] },
-      expected: [up('EPSV'), out({ down: [PASV_REPLY], pending: 0 })],
+      expected: [upPassive('EPSV'), out({ down: [LOCAL_REPLIES.wrongPassiveReply('EPSV')], pending: 0 })],
     },
     {
-      title: 'a 227 inside a multi-line reply is text',
+      title: 'a 227 line inside another multi-line reply is text, with its address blanked',
       input: { events: [{ client: 'STAT' }, { server: '211-Status' }, { server: PASV_REPLY }, { server: '211 End' }] },
-      expected: [up('STAT'), down('211-Status'), down(PASV_REPLY), out({ down: ['211 End'], pending: 0 })],
+      expected: [up('STAT'), down('211-Status'), down(PASV_BLANKED), out({ down: ['211 End'], pending: 0 })],
     },
     {
-      title: 'a 227 inside a multi-line reply to PASV is text, and the reply is not a passive one',
+      title: 'a multi-line non-227 reply to PASV is held whole, then passed on with its address blanked',
       input: { events: [{ client: 'PASV' }, { server: '211-Odd' }, { server: PASV_REPLY }, { server: '211 End' }] },
-      expected: [up('PASV'), down('211-Odd'), down(PASV_REPLY), out({ down: ['211 End'], pending: 0 })],
+      expected: [upPassive('PASV'), nothing, nothing, out({ down: ['211-Odd', PASV_BLANKED, '211 End'], pending: 0 })],
     },
     {
-      title: 'a 227 echoed in an error text is not a passive reply',
+      title: 'a 227 echoed in an error text is not a passive reply, and its address is blanked',
       input: { events: [{ client: 'PASV' }, { server: '550 227 Entering Passive Mode (10,0,0,5,0,22)' }] },
-      expected: [up('PASV'), out({ down: ['550 227 Entering Passive Mode (10,0,0,5,0,22)'], pending: 0 })],
+      expected: [upPassive('PASV'), out({ down: ['550 227 Entering Passive Mode (0,0,0,0,0,0)'], pending: 0 })],
     },
     {
-      title: "a 227 echoed from the client's own command is not a passive reply",
+      title: "a 227 echoed from the client's own command is not a passive reply, and its address is blanked",
       input: { events: [{ client: 'SITE 227 Entering Passive Mode (10,0,0,5,0,22)' }, { server: '500 \'SITE 227 Entering Passive Mode (10,0,0,5,0,22)\': command not understood' }] },
       expected: [
         up('SITE 227 Entering Passive Mode (10,0,0,5,0,22)'),
-        down('500 \'SITE 227 Entering Passive Mode (10,0,0,5,0,22)\': command not understood'),
+        down('500 \'SITE 227 Entering Passive Mode (0,0,0,0,0,0)\': command not understood'),
       ],
     },
     {
@@ -399,10 +402,10 @@ describe('ControlState: passive mode', () => {
         ],
       },
       expected: [
-        up('PASV'),
+        upPassive('PASV'),
         out({ action: openPasv }),
         down(PASV_REWRITTEN),
-        up('PASV'),
+        upPassive('PASV'),
         out({ action: { ...openPasv, serverPort: 50001 } }),
         down('227 Entering Passive Mode (127,0,0,1,156,65).'),
       ],
@@ -433,9 +436,9 @@ describe('ControlState: pipelining and local replies in order', () => {
         ],
       },
       expected: [
-        out({ up: ['PASV'], pending: 1 }),
+        out({ up: ['PASV'], action: RELEASE, pending: 1 }),
         out({ up: ['NOOP'], pending: 2 }),
-        out({ up: ['EPSV'], pending: 3 }),
+        out({ up: ['EPSV'], action: RELEASE, pending: 3 }),
         out({ action: openPasv, pending: 3 }),
         out({ down: [PASV_REWRITTEN], pending: 2 }),
         out({ down: ['200 NOOP ok'], pending: 1 }),
@@ -444,29 +447,29 @@ describe('ControlState: pipelining and local replies in order', () => {
       ],
     },
     {
-      title: 'a 227 answering the NOOP of a pipelined NOOP, PASV is not acted on, the next one is',
-      input: { events: [{ client: 'NOOP' }, { client: 'PASV' }, { server: PASV_REPLY }, { server: PASV_REPLY }, { passiveReady: LISTENER }] },
-      expected: [up('NOOP'), up('PASV'), down(PASV_REPLY), out({ action: openPasv }), down(PASV_REWRITTEN)],
+      title: 'a 227 while NOOP, PASV are pipelined answers the PASV (the NOOP got none); a second 227 is dropped',
+      input: { events: [{ client: 'NOOP' }, { client: 'PASV' }, { server: PASV_REPLY }, { passiveReady: LISTENER }, { server: PASV_REPLY }] },
+      expected: [up('NOOP'), upPassive('PASV'), out({ action: openPasv, pending: 1 }), out({ down: [PASV_REWRITTEN], pending: 0 }), nothing],
     },
     {
       title: 'AUTH TLS sent after PASV, before the 227: the 534 comes after the rewritten 227',
       input: { events: [{ client: 'PASV' }, { client: 'AUTH TLS' }, { server: PASV_REPLY }, { passiveReady: LISTENER }] },
-      expected: [up('PASV'), out({ pending: 2 }), out({ action: openPasv }), out({ down: [PASV_REWRITTEN, AUTH_REFUSED], pending: 0 })],
+      expected: [upPassive('PASV'), out({ pending: 2 }), out({ action: openPasv }), out({ down: [PASV_REWRITTEN, AUTH_REFUSED], pending: 0 })],
     },
     {
       title: 'AUTH TLS sent while the passive listener opens: the 534 still comes after the rewritten 227',
       input: { events: [{ client: 'PASV' }, { server: PASV_REPLY }, { client: 'AUTH TLS' }, { passiveReady: LISTENER }] },
-      expected: [up('PASV'), out({ action: openPasv }), nothing, down(PASV_REWRITTEN, AUTH_REFUSED)],
+      expected: [upPassive('PASV'), out({ action: openPasv }), nothing, down(PASV_REWRITTEN, AUTH_REFUSED)],
     },
     {
       title: 'a local reply waits behind a failed passive listener too',
       input: { events: [{ client: 'PASV' }, { client: 'LPSV' }, { server: PASV_REPLY }, { passiveFailed: true }] },
-      expected: [up('PASV'), nothing, out({ action: openPasv }), down(LOCAL_REPLIES.passiveSetupFailed, LONG_REFUSED)],
+      expected: [upPassive('PASV'), nothing, out({ action: openPasv }), down(LOCAL_REPLIES.passiveSetupFailed, LONG_REFUSED)],
     },
     {
       title: 'local replies are released behind an unusable 227',
       input: { events: [{ client: 'PASV' }, { client: 'AUTH TLS' }, { server: '227 Entering Passive Mode (1,2,3)' }] },
-      expected: [up('PASV'), nothing, down(LOCAL_REPLIES.badPassiveReply, AUTH_REFUSED)],
+      expected: [upPassive('PASV'), nothing, down(LOCAL_REPLIES.badPassiveReply, AUTH_REFUSED)],
     },
     {
       title: 'NOOP, LPSV, NOOP: the 502 sits between the two 200s',
@@ -515,12 +518,12 @@ describe('ControlState: preliminary replies', () => {
       input: {
         events: [{ client: 'RETR file' }, { client: 'PASV' }, { server: '125 Data connection already open' }, { server: '226 Done' }, { server: PASV_REPLY }, { passiveReady: LISTENER }],
       },
-      expected: [up('RETR file'), up('PASV'), down('125 Data connection already open'), out({ down: ['226 Done'], pending: 1 }), out({ action: openPasv }), down(PASV_REWRITTEN)],
+      expected: [up('RETR file'), upPassive('PASV'), down('125 Data connection already open'), out({ down: ['226 Done'], pending: 1 }), out({ action: openPasv }), down(PASV_REWRITTEN)],
     },
     {
       title: 'a 150 while PASV is pending is forwarded and does not consume it',
       input: { events: [{ client: 'PASV' }, { server: '150 odd' }, { server: PASV_REPLY }, { passiveReady: LISTENER }] },
-      expected: [up('PASV'), out({ down: ['150 odd'], pending: 1 }), out({ action: openPasv }), down(PASV_REWRITTEN)],
+      expected: [upPassive('PASV'), out({ down: ['150 odd'], pending: 1 }), out({ action: openPasv }), down(PASV_REWRITTEN)],
     },
     {
       title: 'a multi-line 150 does not consume the command',
@@ -620,7 +623,7 @@ describe('ControlState: active mode, forward strategy', () => {
     {
       title: 'the unspecified address in any spelling, converted: the data connection goes to the client address',
       input: { policy: { clientAddress: '::1', activeStrategy: 'convert' }, events: [{ client: 'EPRT |2|0:0:0::0|50000|' }] },
-      expected: [up('EPSV')],
+      expected: [upPassive('EPSV')],
     },
     {
       title: 'PORT 0,0,0,0 means the client itself',
@@ -669,7 +672,7 @@ describe('ControlState: active mode, convert strategy', () => {
       title: 'PORT goes upstream as PASV; the 227 becomes a 200 and a connect-converted action',
       input: { policy: convert, events: [{ client: 'PORT 127,0,0,1,195,80' }, { server: PASV_REPLY }] },
       expected: [
-        out({ up: ['PASV'], pending: 1 }),
+        out({ up: ['PASV'], action: RELEASE, pending: 1 }),
         out({ down: ['200 PORT command successful.'], action: { kind: 'connect-converted', target, serverHost: '10.0.0.5', serverPort: 50000 }, pending: 0 }),
       ],
     },
@@ -677,30 +680,30 @@ describe('ControlState: active mode, convert strategy', () => {
       title: 'EPRT goes upstream as EPSV; the 229 becomes a 200',
       input: { policy: convert, events: [{ client: 'EPRT |1|127.0.0.1|50000|' }, { server: EPSV_REPLY }] },
       expected: [
-        up('EPSV'),
+        upPassive('EPSV'),
         out({ down: ['200 EPRT command successful.'], action: { kind: 'connect-converted', target, serverHost: null, serverPort: 6446 } }),
       ],
     },
     {
       title: 'a server that refuses PASV: an error reply with its code, no action',
       input: { policy: convert, events: [{ client: 'PORT 127,0,0,1,195,80' }, { server: '500 PASV not understood' }] },
-      expected: [up('PASV'), out({ down: ['500 Active mode through the tunnel needs passive mode on the server, which refused it.'], pending: 0 })],
+      expected: [upPassive('PASV'), out({ down: ['500 Active mode through the tunnel needs passive mode on the server, which refused it.'], pending: 0 })],
     },
     {
       title: 'a server that answers PASV with a non-error, non-227 reply: 425',
       input: { policy: convert, events: [{ client: 'PORT 127,0,0,1,195,80' }, { server: '200 whatever' }] },
-      expected: [up('PASV'), down('425 Active mode through the tunnel needs passive mode on the server, which refused it.')],
+      expected: [upPassive('PASV'), down('425 Active mode through the tunnel needs passive mode on the server, which refused it.')],
     },
     {
       title: 'an unusable 227: 425',
       input: { policy: convert, events: [{ client: 'PORT 127,0,0,1,195,80' }, { server: '227 Entering Passive Mode (10,0,0,5,256,22)' }] },
-      expected: [up('PASV'), down(LOCAL_REPLIES.badPassiveReply)],
+      expected: [upPassive('PASV'), down(LOCAL_REPLIES.badPassiveReply)],
     },
     {
       title: 'a 150 before the 227 does not consume the conversion',
       input: { policy: convert, events: [{ client: 'PORT 127,0,0,1,195,80' }, { server: '150 odd' }, { server: PASV_REPLY }] },
       expected: [
-        up('PASV'),
+        upPassive('PASV'),
         down('150 odd'),
         out({ down: ['200 PORT command successful.'], action: { kind: 'connect-converted', target, serverHost: '10.0.0.5', serverPort: 50000 } }),
       ],
@@ -713,7 +716,7 @@ describe('ControlState: active mode, convert strategy', () => {
       },
       expected: [
         up('TYPE I'),
-        up('PASV'),
+        upPassive('PASV'),
         nothing,
         up('RETR f'),
         down('200 Type I'),
@@ -735,7 +738,7 @@ describe('ControlState: active mode, convert strategy', () => {
     {
       title: 'a plain PASV from the client is still rewritten',
       input: { policy: convert, events: [{ client: 'PASV' }, { server: PASV_REPLY }, { passiveReady: LISTENER }] },
-      expected: [up('PASV'), out({ action: openPasv }), down(PASV_REWRITTEN)],
+      expected: [upPassive('PASV'), out({ action: openPasv }), down(PASV_REWRITTEN)],
     },
   ]);
 });
@@ -765,22 +768,22 @@ describe('ControlState: REIN and 421', () => {
     {
       title: '421 with nothing pending closes the session',
       input: { events: [{ server: '421 Timeout.' }] },
-      expected: [out({ down: ['421 Timeout.'], action: { kind: 'close-session' } })],
+      expected: [out({ down: ['421 Timeout.'], action: { kind: 'close-session', reason: 'FTP server sent 421' } })],
     },
     {
       title: '421 while PASV is pending: forwarded, close, no passive action',
       input: { events: [{ client: 'PASV' }, { server: '421 Shutting down' }] },
-      expected: [up('PASV'), out({ down: ['421 Shutting down'], action: { kind: 'close-session' } })],
+      expected: [upPassive('PASV'), out({ down: ['421 Shutting down'], action: { kind: 'close-session', reason: 'FTP server sent 421' } })],
     },
     {
       title: '421 during a transfer closes the session',
       input: { events: [{ client: 'RETR f' }, { server: '150 Opening' }, { server: '421 Service not available' }] },
-      expected: [up('RETR f'), down('150 Opening'), out({ down: ['421 Service not available'], action: { kind: 'close-session' } })],
+      expected: [up('RETR f'), down('150 Opening'), out({ down: ['421 Service not available'], action: { kind: 'close-session', reason: 'FTP server sent 421' } })],
     },
     {
       title: 'a multi-line 421 closes the session at its last line',
       input: { events: [{ server: '421-Going down' }, { server: '421 Bye' }] },
-      expected: [down('421-Going down'), out({ down: ['421 Bye'], action: { kind: 'close-session' } })],
+      expected: [down('421-Going down'), out({ down: ['421 Bye'], action: { kind: 'close-session', reason: 'FTP server sent 421' } })],
     },
     {
       title: 'a 421 line inside another multi-line reply is text',

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { frameLines, LineFramer, withCrlf, type FrameResult } from '../../src/ftp/lineFramer.js';
+import { frameLines, LineBuffer, withCrlf, type FrameResult } from '../../src/ftp/lineFramer.js';
 
 const CAP = 16;
 
@@ -12,15 +12,25 @@ interface Framed {
   pendingBytes: number;
 }
 
+/** Appends a chunk and takes every line the buffer then holds, reported the way frameLines reports them. */
+function pushAndTake(buffer: LineBuffer, chunk: Buffer): { kind: 'lines' | 'overflow'; lines: Buffer[] } {
+  buffer.push(chunk);
+  const lines: Buffer[] = [];
+  for (let next = buffer.next(); ; next = buffer.next()) {
+    if (next.kind === 'line') lines.push(next.line);
+    else return { kind: next.kind === 'overflow' ? 'overflow' : 'lines', lines };
+  }
+}
+
 function feed(chunks: Buffer[], cap = CAP): Framed {
-  const framer = new LineFramer(cap);
+  const framer = new LineBuffer(cap);
   const lines: string[] = [];
   for (const chunk of chunks) {
-    const result = framer.push(chunk);
+    const result = pushAndTake(framer, chunk);
     lines.push(...result.lines.map((line) => line.toString('latin1')));
-    if (result.kind === 'overflow') return { lines, overflow: true, pendingBytes: framer.pendingBytes };
+    if (result.kind === 'overflow') return { lines, overflow: true, pendingBytes: framer.bufferedBytes };
   }
-  return { lines, overflow: false, pendingBytes: framer.pendingBytes };
+  return { lines, overflow: false, pendingBytes: framer.bufferedBytes };
 }
 
 const bytes = (text: string): Buffer => Buffer.from(text, 'latin1');
@@ -34,7 +44,7 @@ function everySplit(text: string): Array<{ at: number; chunks: Buffer[] }> {
   }));
 }
 
-describe('LineFramer: framing', () => {
+describe('LineBuffer: framing', () => {
   const cases: Array<{ title: string; input: string[]; expected: Framed }> = [
     { title: 'one CRLF line', input: ['USER anonymous\r\n'], expected: { lines: ['USER anonymous'], overflow: false, pendingBytes: 0 } },
     { title: 'one bare LF line', input: ['PASV\n'], expected: { lines: ['PASV'], overflow: false, pendingBytes: 0 } },
@@ -97,7 +107,7 @@ describe('LineFramer: framing', () => {
   }
 });
 
-describe('LineFramer: a reply split at every byte boundary', () => {
+describe('LineBuffer: a reply split at every byte boundary', () => {
   const stream = '227 Entering Passive Mode (127,0,0,1,4,51).\r\n226 Done\r\n';
   const expected = ['227 Entering Passive Mode (127,0,0,1,4,51).', '226 Done'];
   for (const { at, chunks } of everySplit(stream)) {
@@ -112,7 +122,7 @@ describe('LineFramer: a reply split at every byte boundary', () => {
   });
 });
 
-describe('LineFramer: the length cap', () => {
+describe('LineBuffer: the length cap', () => {
   const line = (length: number): string => 'x'.repeat(length);
   const cases: Array<{ title: string; input: string[]; expected: Framed }> = [
     {
@@ -250,7 +260,7 @@ describe('withCrlf', () => {
   }
 });
 
-describe('LineFramer: property', () => {
+describe('LineBuffer: property', () => {
   /** A line of bytes without CR or LF, at most `cap` long. */
   const lineArbitrary = (cap: number) =>
     fc
@@ -276,15 +286,15 @@ describe('LineFramer: property', () => {
             chunks.push(stream.subarray(previous, point));
             previous = point;
           }
-          const framer = new LineFramer(cap);
+          const framer = new LineBuffer(cap);
           const seen: Buffer[] = [];
           for (const chunk of chunks) {
-            const result = framer.push(chunk);
+            const result = pushAndTake(framer, chunk);
             assert.equal(result.kind, 'lines');
             seen.push(...result.lines);
           }
           assert.deepEqual(seen, lines.map(([line]) => line));
-          assert.equal(framer.pendingBytes, 0);
+          assert.equal(framer.bufferedBytes, 0);
         },
       ),
       { numRuns: 500 },
@@ -300,12 +310,12 @@ describe('LineFramer: property', () => {
         (cap, excess, cuts) => {
           const stream = Buffer.concat([Buffer.from('NOOP'.slice(0, cap) + '\n'), Buffer.alloc(cap + excess, 0x78), Buffer.from('\r\n')]);
           const points = [...new Set(cuts.map((cut) => cut % (stream.length + 1)))].sort((a, b) => a - b);
-          const framer = new LineFramer(cap);
+          const framer = new LineBuffer(cap);
           const seen: string[] = [];
           let overflow = false;
           let previous = 0;
           for (const point of [...points, stream.length]) {
-            const result = framer.push(stream.subarray(previous, point));
+            const result = pushAndTake(framer, stream.subarray(previous, point));
             previous = point;
             seen.push(...result.lines.map((line) => line.toString('latin1')));
             if (result.kind === 'overflow') {
