@@ -210,8 +210,9 @@ class ForwarderRuntime implements Forwarder {
    * connects from the address its control connection arrived at.
    */
   private async activeSourceCheck(ftpHost: string): Promise<(source: string) => boolean> {
-    if (isLoopbackHost(ftpHost)) return isLoopbackAddress;
     if (isIP(ftpHost) !== 0) return (source) => sameAddress(source, ftpHost);
+    // The SSH server may reach "localhost" over IPv4 or IPv6.
+    if (isLoopbackHost(ftpHost)) return isLoopbackAddress;
     const addresses = await lookupWithin(ftpHost, this.timeouts.connectMs);
     if (addresses.length > 0) return (source) => addresses.some((address) => sameAddress(source, address));
     this.log.warn(

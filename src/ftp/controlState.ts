@@ -338,7 +338,7 @@ export class ControlState {
   /** A complete reply (or the last line of one already passed through). */
   private onReply(code: number, lines: Buffer[]): Step {
     if (code === 421) return { toServer: [], toClient: lines.map(masked), action: { kind: 'close-session', reason: 'FTP server sent 421' } };
-    if (isPreliminary(code)) return { toServer: [], toClient: lines.map(masked) };
+    if (isPreliminary(code)) return this.withReleasedLocals(lines.map(masked));
     if (code === 227 || code === 229) return this.onPassiveReply(code, lines);
     return this.onOrdinaryReply(code, lines);
   }
@@ -346,18 +346,18 @@ export class ControlState {
   private onOrdinaryReply(code: number, lines: Buffer[]): Step {
     const warnings: string[] = [];
     const toClient: Buffer[] = [];
-    if (this.answersCompletedAbort(code)) return { toServer: [], toClient: lines.map(masked) };
+    if (this.answersCompletedAbort(code)) return this.withReleasedLocals(lines.map(masked));
     const head = this.pending.at(0);
-    if (head === undefined) {
+    if (head === undefined || head.kind === 'local') {
+      // Local replies can only be queued here if they came in the middle of this reply.
       warnings.push(`the FTP server sent a reply that answers no command (${code})`);
-      return { toServer: [], toClient: lines.map(masked), warnings };
+      return { ...this.withReleasedLocals(lines.map(masked)), warnings };
     }
     this.pending.shift();
     if (head.kind === 'converted') {
       // The server refused (or ignored) the PASV/EPSV we sent for a PORT/EPRT.
       return this.withReleasedLocals([reply(LOCAL_REPLIES.activeNeedsPassive(code))]);
     }
-    if (head.kind === 'local') throw new Error('a local reply was left at the head of the queue');
     toClient.push(...lines.map(masked));
     const step = this.withReleasedLocals(toClient);
     if ((head.verb === 'PORT' || head.verb === 'EPRT') && code >= 400) return { ...step, action: { kind: 'release-data' } };
@@ -462,7 +462,8 @@ export class ControlState {
   /** Answers the client ourselves, in order behind any reply still due. */
   private answerLocally(text: string): Step {
     const line = reply(text);
-    if (this.pending.length === 0 && this.awaitingActiveForward === null) return { toServer: [], toClient: [line] };
+    // Never between the lines of a multi-line reply, even one that answers nothing.
+    if (this.pending.length === 0 && this.awaitingActiveForward === null && !this.replyInProgress) return { toServer: [], toClient: [line] };
     this.pending.push({ kind: 'local', reply: line });
     return this.withReleasedLocals([]);
   }
@@ -495,8 +496,9 @@ export class ControlState {
     return { toServer: [], toClient };
   }
 
-  /** Sends the local replies now at the head of the queue. */
+  /** Sends the local replies now at the head of the queue, unless a reply of the server's is still coming out. */
   private releaseLocalsInto(toClient: Buffer[]): void {
+    if (this.replyInProgress) return;
     for (let head = this.pending.at(0); head?.kind === 'local'; head = this.pending.at(0)) {
       this.pending.shift();
       toClient.push(head.reply);

@@ -83,6 +83,11 @@ export class ControlFlow {
     if (output && output.writable && !output.writableEnded) output.write(data);
   }
 
+  /** Bytes received from `side` and not yet handled as lines. */
+  bufferedInput(side: Side): number {
+    return this.inbound[side].lines.bufferedBytes;
+  }
+
   /** Resolves when every line received so far from `side` has been handled. */
   async idle(side: Side): Promise<void> {
     for (let running = this.inbound[side].running; running !== null; running = this.inbound[side].running) await running;

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
+import { errorCode } from '../errors.js';
 import { findSocketOwner, type Endpoint } from '../net/procNetTcp.js';
 
 const TABLES = ['/proc/net/tcp', '/proc/net/tcp6'];
@@ -25,8 +26,11 @@ export async function peerOwner(socket: Socket): Promise<number | null | 'unsupp
     let text: string;
     try {
       text = await readFile(table, 'latin1');
-    } catch {
-      continue;
+    } catch (error) {
+      // Only a system without the table is "unsupported"; any other failure
+      // (EMFILE, say, which a peer could provoke) refuses rather than lets in.
+      if (errorCode(error) === 'ENOENT') continue;
+      return null;
     }
     readable = true;
     const owner = findSocketOwner(text, peerLocal, peerRemote);

@@ -22,16 +22,19 @@ export class ControlClient {
       this.buffered += text;
       this.wake();
     });
-    socket.on('close', () => {
+    // Half-open sockets (for endInput) see the server's end as 'end', not 'close'.
+    const ended = (): void => {
       this.ended = true;
       this.wake();
-    });
+    };
+    socket.on('end', ended);
+    socket.on('close', ended);
     socket.on('error', () => undefined);
   }
 
   static open(host: string, port: number, timeoutMs = 10_000): Promise<ControlClient> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host, port });
+      const socket = connect({ host, port, allowHalfOpen: true });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new Error(`connecting to ${host}:${port} timed out`));
@@ -93,6 +96,11 @@ export class ControlClient {
       });
     }
     return this.ended;
+  }
+
+  /** Half-closes: no more commands, but replies are still read. */
+  endInput(): void {
+    this.socket.end();
   }
 
   close(): void {

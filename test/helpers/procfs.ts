@@ -42,17 +42,24 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
 /**
  * For after() hooks: SIGKILLs, one PID at a time, whatever a failed test
  * left running with `marker` in its command line, and waits (bounded) until
- * those processes are gone. Returns the PIDs it found.
+ * those processes are gone. Passes are repeated while new ones appear (a
+ * process that keeps starting copies of itself), within a bound. Returns
+ * every PID it found.
  */
 export async function killLeftovers(marker: string): Promise<number[]> {
-  const pids = pidsWithMarker(marker);
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Already gone.
+  const found: number[] = [];
+  for (let pass = 0; pass < 100; pass += 1) {
+    const pids = pidsWithMarker(marker);
+    if (pids.length === 0) break;
+    found.push(...pids);
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
     }
+    await eventually(() => pids.every((pid) => !isRunning(pid)), 5_000);
   }
-  await eventually(() => pids.every((pid) => !isRunning(pid)), 5_000);
-  return pids;
+  return found;
 }

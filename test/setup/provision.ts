@@ -14,6 +14,7 @@
  * Packages that may not be installed beside vsftpd are always unpacked.
  */
 import { existsSync } from 'node:fs';
+import { OUTPUT_LOG_DIR } from '../helpers/cli.js';
 import { rm, writeFile } from 'node:fs/promises';
 import { installedAmong, unpackDebianPackage, CACHE_DIR } from '../helpers/debPackages.js';
 import { run, type RunResult } from '../helpers/processes.js';
@@ -82,6 +83,8 @@ async function unpack(requirements: readonly Requirement[], announce: boolean): 
 }
 
 async function main(): Promise<number> {
+  // The outputs of the previous run are not this run's to check.
+  await rm(OUTPUT_LOG_DIR, { recursive: true, force: true });
   const installed = await installedAmong(REQUIREMENTS.map((requirement) => requirement.name));
   const missing = REQUIREMENTS.filter((requirement) => requirement.via === 'install' && !installed.has(requirement.name));
   const unpackOnly = REQUIREMENTS.filter((requirement) => requirement.via === 'unpack');

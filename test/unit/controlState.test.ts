@@ -4,6 +4,7 @@ import { normalizeAddress, sameAddress } from '../../src/net/addresses.js';
 import {
   ControlState,
   LOCAL_REPLIES,
+  REPLY_LIMITS,
   type Action,
   type ControlPolicy,
   type Step,
@@ -826,6 +827,203 @@ describe('ControlState: pendingCount', () => {
       expected: [out({ down: ['200 a'], pending: 0 }), out({ down: ['200 b'], pending: 0 }), out({ up: ['NOOP'], pending: 1 }), out({ down: ['200 c'], pending: 0 })],
     },
   ]);
+});
+
+describe('ControlState: multi-line passive replies are one reply', () => {
+  table([
+    {
+      title: 'a multi-line 227 is held, then rewritten whole: first and last lines agree, every address is the listener',
+      input: {
+        events: [
+          { client: 'PASV' },
+          { server: '227-Entering Passive Mode (10,0,0,5,195,80)' },
+          { server: ' the data port is 10,0,0,5,195,80' },
+          { server: '227 OK' },
+          { passiveReady: LISTENER },
+        ],
+      },
+      expected: [
+        upPassive('PASV'),
+        nothing,
+        nothing,
+        out({ action: openPasv, pending: 1 }),
+        out({ down: ['227-Entering Passive Mode (127,0,0,1,156,64)', ' the data port is 127,0,0,1,156,64', '227 OK'], pending: 0 }),
+      ],
+    },
+    {
+      title: 'a multi-line 227 whose address is only on its last line is found there',
+      input: { events: [{ client: 'PASV' }, { server: '227-Entering Passive Mode' }, { server: PASV_REPLY }, { passiveReady: LISTENER }] },
+      expected: [upPassive('PASV'), nothing, out({ action: openPasv }), down('227-Entering Passive Mode', PASV_REWRITTEN)],
+    },
+    {
+      title: 'a multi-line 227 answering a converted PORT is replaced by one 200 line',
+      input: {
+        policy: { activeStrategy: 'convert' },
+        events: [{ client: 'PORT 127,0,0,1,195,80' }, { server: '227-Entering Passive Mode (10,0,0,5,195,80)' }, { server: '227 OK' }],
+      },
+      expected: [
+        upPassive('PASV'),
+        nothing,
+        out({
+          down: ['200 PORT command successful.'],
+          action: { kind: 'connect-converted', target: { family: 4, host: '127.0.0.1', port: 50000 }, serverHost: '10.0.0.5', serverPort: 50000 },
+          pending: 0,
+        }),
+      ],
+    },
+    {
+      title: 'a multi-line 227 whose listener cannot open is replaced by one 425 line',
+      input: { events: [{ client: 'PASV' }, { server: '227-Entering Passive Mode (10,0,0,5,195,80)' }, { server: '227 OK' }, { passiveFailed: true }] },
+      expected: [upPassive('PASV'), nothing, out({ action: openPasv }), down(LOCAL_REPLIES.passiveSetupFailed)],
+    },
+    {
+      title: 'a multi-line 227 with no usable address is replaced by one 425 line',
+      input: { events: [{ client: 'PASV' }, { server: '227-Entering Passive Mode (10,0,0,5,300,80)' }, { server: '227 OK' }] },
+      expected: [upPassive('PASV'), nothing, out({ down: [LOCAL_REPLIES.badPassiveReply], pending: 0 })],
+    },
+    {
+      title: 'a multi-line 229 is rewritten whole',
+      input: { events: [{ client: 'EPSV' }, { server: '229-Entering Extended Passive Mode (|||6446|)' }, { server: '229 OK (|||6446|)' }, { passiveReady: LISTENER }] },
+      expected: [upPassive('EPSV'), nothing, out({ action: openEpsv }), down('229-Entering Extended Passive Mode (|||40000|)', '229 OK (|||40000|)')],
+    },
+    {
+      title: 'a 229 that also names a six-number address: the port is rewritten, the address blanked',
+      input: { events: [{ client: 'EPSV' }, { server: '229 Entering Extended Passive Mode (|||6446|) at 10,0,0,5,25,46' }, { passiveReady: LISTENER }] },
+      expected: [upPassive('EPSV'), out({ action: openEpsv }), down('229 Entering Extended Passive Mode (|||40000|) at 0,0,0,0,0,0')],
+    },
+  ]);
+});
+
+describe('ControlState: replies that no longer match the commands are realigned', () => {
+  table([
+    {
+      title: 'ABOR during a transfer, answered 426 then 226: each reply answers its command',
+      input: { events: [{ client: 'RETR f' }, { server: '150 Opening' }, { client: 'ABOR' }, { server: '426 Aborted' }, { server: '226 ABOR ok' }, { client: 'PASV' }, { server: PASV_REPLY }] },
+      expected: [up('RETR f'), down('150 Opening'), up('ABOR'), out({ down: ['426 Aborted'], pending: 1 }), out({ down: ['226 ABOR ok'], pending: 0 }), upPassive('PASV'), out({ action: openPasv })],
+    },
+    {
+      title: 'ABOR after a transfer completed, answered with one more 226: it is the ABOR reply',
+      input: { events: [{ client: 'RETR f' }, { client: 'ABOR' }, { server: '226 Transfer complete' }, { server: '226 ABOR ok' }, { client: 'NOOP' }, { server: '200 NOOP ok' }] },
+      expected: [up('RETR f'), up('ABOR'), out({ down: ['226 Transfer complete'], pending: 0 }), down('226 ABOR ok'), up('NOOP'), out({ down: ['200 NOOP ok'], pending: 0 })],
+    },
+    {
+      title: 'ABOR answered once only (no reply of its own): the next reply still answers the next command',
+      input: { events: [{ client: 'RETR f' }, { client: 'ABOR' }, { server: '226 ABOR successful' }, { client: 'TYPE I' }, { server: '200 Type set to I' }] },
+      expected: [up('RETR f'), up('ABOR'), out({ down: ['226 ABOR successful'], pending: 0 }), up('TYPE I'), out({ down: ['200 Type set to I'], pending: 0 })],
+    },
+    {
+      title: 'ABOR answered once only, then PASV: the 227 is acted on and rewritten',
+      input: { events: [{ client: 'RETR f' }, { client: 'ABOR' }, { server: '226 ABOR successful' }, { client: 'PASV' }, { server: PASV_REPLY }, { passiveReady: LISTENER }] },
+      expected: [up('RETR f'), up('ABOR'), out({ down: ['226 ABOR successful'], pending: 0 }), upPassive('PASV'), out({ action: openPasv, pending: 1 }), out({ down: [PASV_REWRITTEN], pending: 0 })],
+    },
+    {
+      title: 'a local reply after an ABOR that may never be answered is not held back by it',
+      input: { events: [{ client: 'RETR f' }, { client: 'ABOR' }, { server: '226 Transfer complete' }, { client: 'AUTH TLS' }] },
+      expected: [up('RETR f'), up('ABOR'), out({ down: ['226 Transfer complete'], pending: 0 }), down(AUTH_REFUSED)],
+    },
+    {
+      title: 'a server that skipped the reply to TYPE before PASV: the 227 still answers PASV, and locals behind are released',
+      input: { events: [{ client: 'TYPE I' }, { client: 'PASV' }, { client: 'AUTH TLS' }, { server: PASV_REPLY }, { passiveReady: LISTENER }] },
+      expected: [up('TYPE I'), upPassive('PASV'), out({ pending: 3 }), out({ action: openPasv, pending: 2 }), out({ down: [PASV_REWRITTEN, AUTH_REFUSED], pending: 0 })],
+    },
+    {
+      title: 'an unsolicited 227 in the middle of a session is dropped and matching goes on',
+      input: { events: [{ client: 'PWD' }, { server: PASV_REPLY }, { server: '257 "/"' }, { client: 'PASV' }, { server: PASV_REPLY }, { passiveReady: LISTENER }] },
+      expected: [up('PWD'), nothing, out({ down: ['257 "/"'], pending: 0 }), upPassive('PASV'), out({ action: openPasv }), down(PASV_REWRITTEN)],
+    },
+    {
+      title: 'an extra reply with nothing pending is passed on with its addresses blanked',
+      input: { events: [{ server: '200 see 10,0,0,5,195,80 and (|||6446|)' }] },
+      expected: [down('200 see 0,0,0,0,0,0 and (|||0|)')],
+    },
+    {
+      title: 'a line outside any reply is passed on with its addresses blanked',
+      input: { events: [{ server: 'junk 10,0,0,5,195,80' }] },
+      expected: [down('junk 0,0,0,0,0,0')],
+    },
+    {
+      title: 'numbers that are no address (above 255, port 0) are left alone',
+      input: { events: [{ client: 'STAT' }, { server: '211 1,2,3,4,0,0 and 1,2,3,400,5,6' }] },
+      expected: [up('STAT'), down('211 1,2,3,4,0,0 and 1,2,3,400,5,6')],
+    },
+  ]);
+});
+
+describe('ControlState: data set-ups', () => {
+  table([
+    {
+      title: 'an error reply to a forwarded PORT releases its remote forward at once',
+      input: { events: [{ client: 'PORT 127,0,0,1,195,80' }, { activeReady: { host: '127.0.0.1', port: 41000 } }, { server: '530 Please login with USER and PASS.' }] },
+      expected: [
+        out({ action: { kind: 'open-active-forward', verb: 'PORT', target: { family: 4, host: '127.0.0.1', port: 50000 } } }),
+        up('PORT 127,0,0,1,160,40'),
+        out({ down: ['530 Please login with USER and PASS.'], action: RELEASE, pending: 0 }),
+      ],
+    },
+    {
+      title: 'a successful reply to a forwarded PORT keeps it',
+      input: { events: [{ client: 'PORT 127,0,0,1,195,80' }, { activeReady: { host: '127.0.0.1', port: 41000 } }, { server: '200 PORT ok' }] },
+      expected: [
+        out({ action: { kind: 'open-active-forward', verb: 'PORT', target: { family: 4, host: '127.0.0.1', port: 50000 } } }),
+        up('PORT 127,0,0,1,160,40'),
+        out({ down: ['200 PORT ok'], pending: 0 }),
+      ],
+    },
+  ]);
+});
+
+describe('ControlState: every reply is bounded', () => {
+  const flood = (first: string, line: string, count: number): Event[] => [{ server: first }, ...Array.from({ length: count }, () => ({ server: line }))];
+
+  it(`a multi-line 227 longer than ${REPLY_LIMITS.heldLines} lines ends the session with 421`, () => {
+    const state = new ControlState(POLICY);
+    state.onServerLine(bytes(GREETING));
+    state.onClientLine(bytes('PASV'));
+    let last: Step | undefined;
+    for (const event of flood('227-Entering', ' text', REPLY_LIMITS.heldLines + 1)) {
+      last = apply(state, event);
+      if (last.action) break;
+    }
+    assert.equal(last?.action?.kind, 'close-session');
+    assert.deepEqual(text(last!.toClient), [LOCAL_REPLIES.replyTooLong + CRLF]);
+  });
+
+  it('a held reply over the byte bound ends the session with 421', () => {
+    const state = new ControlState(POLICY);
+    state.onServerLine(bytes(GREETING));
+    state.onClientLine(bytes('PASV'));
+    state.onServerLine(bytes('227-Entering'));
+    const step = state.onServerLine(bytes(' ' + 'x'.repeat(REPLY_LIMITS.heldBytes)));
+    assert.equal(step.action?.kind, 'close-session');
+  });
+
+  it(`an endless multi-line reply of any other code is passed on until ${REPLY_LIMITS.lines} lines, then 421`, () => {
+    const state = new ControlState(POLICY);
+    state.onServerLine(bytes(GREETING));
+    state.onClientLine(bytes('HELP'));
+    assert.equal(state.onServerLine(bytes('214-Help')).toClient.length, 1);
+    assert.equal(state.replyInProgress, true);
+    let passed = 0;
+    let closing: Step | undefined;
+    for (let index = 0; index < REPLY_LIMITS.lines + 10; index += 1) {
+      const step = state.onServerLine(bytes(' more'));
+      if (step.action) {
+        closing = step;
+        break;
+      }
+      passed += step.toClient.length;
+    }
+    assert.equal(closing?.action?.kind, 'close-session');
+    assert.equal(passed, REPLY_LIMITS.lines - 1);
+  });
+
+  it('replyInProgress is false again once a multi-line reply ended', () => {
+    const state = new ControlState(POLICY);
+    state.onServerLine(bytes('220-Hello'));
+    assert.equal(state.replyInProgress, true);
+    state.onServerLine(bytes('220 Ready'));
+    assert.equal(state.replyInProgress, false);
+  });
 });
 
 describe('sameAddress and normalizeAddress', () => {

@@ -331,3 +331,56 @@ describe('LineBuffer: property', () => {
     );
   });
 });
+
+describe('LineBuffer: the same lines as frameLines, however the bytes arrive and whenever lines are taken', () => {
+  /** frameLines over the whole stream at once: the reference. */
+  function reference(stream: Buffer, cap: number): { lines: string[]; overflow: boolean } {
+    const result = frameLines(Buffer.alloc(0), stream, cap);
+    return { lines: result.lines.map((line) => line.toString('latin1')), overflow: result.kind === 'overflow' };
+  }
+
+  it('agrees with frameLines on random bytes (CR, LF and others), random cuts and random take points', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 24 }),
+        fc.uint8Array({ maxLength: 200 }).map((array) => Buffer.from(array.map((byte) => [0x0a, 0x0d, 0x41, 0x42][byte % 4]!))),
+        fc.array(fc.tuple(fc.nat(), fc.nat({ max: 3 })), { maxLength: 20 }),
+        (cap, stream, plan) => {
+          const expected = reference(stream, cap);
+          const buffer = new LineBuffer(cap);
+          const lines: string[] = [];
+          let overflow = false;
+          const take = (limit: number): void => {
+            for (let count = 0; count < limit && !overflow; count += 1) {
+              const next = buffer.next();
+              if (next.kind === 'line') lines.push(next.line.toString('latin1'));
+              else if (next.kind === 'overflow') overflow = true;
+              else return;
+            }
+          };
+          let offset = 0;
+          for (const [cut, takes] of plan) {
+            const end = Math.min(stream.length, offset + (cut % 40));
+            buffer.push(stream.subarray(offset, end));
+            offset = end;
+            take(takes);
+          }
+          buffer.push(stream.subarray(offset));
+          take(Number.POSITIVE_INFINITY);
+          // frameLines reports an unfinished line over the cap only once it is all there: so does LineBuffer.
+          assert.deepEqual({ lines, overflow }, expected);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('holds only what has not been taken: 64 KiB of empty lines leave nothing behind once taken', () => {
+    const buffer = new LineBuffer(4096);
+    buffer.push(Buffer.alloc(64 * 1024, 0x0a));
+    let count = 0;
+    for (let next = buffer.next(); next.kind === 'line'; next = buffer.next()) count += 1;
+    assert.equal(count, 64 * 1024);
+    assert.equal(buffer.bufferedBytes, 0);
+  });
+});
