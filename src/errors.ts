@@ -77,3 +77,14 @@ export function exitCodeFor(error: unknown): number {
       return EXIT_CODES.listen;
   }
 }
+
+/** The text of a caught value, for a message or a log line: an Error's message, or the value itself. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The `code` of a Node.js system error (ENOENT, EACCES, EPIPE, ...), if the value has one. */
+export function errorCode(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;
+  return typeof error.code === 'string' ? error.code : undefined;
+}

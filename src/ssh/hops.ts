@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { FtpfwdError, isFtpfwdError } from '../errors.js';
-import type { Prompter, SshIdentity } from './authentication.js';
+import { errorMessage, FtpfwdError } from '../errors.js';
+import type { Prompter } from './authentication.js';
 import { createHostKeyVerifier, readKnownHostsFiles, type HostKeyAcceptedInfo, type StrictHostKeyCheckingSetting } from './hostKeyVerifier.js';
-import { defaultIdentityFiles, loadIdentity } from './identities.js';
+import { defaultIdentityFiles, loadIdentities } from './identities.js';
 import { knownKeyTypesForHost, preferKnownHostKeyAlgorithms } from './knownHosts.js';
 import { formatHostPort, SshConnection, type SshConnectOptions } from './sshConnection.js';
 
@@ -44,7 +44,6 @@ export interface HopContext {
 /** ssh2's own default order of host key algorithms. */
 const HOST_KEY_ALGORITHMS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
 
-const PASSPHRASE_ATTEMPTS = 3;
 /** ConnectTimeout=0 means no limit of our own for TCP; a channel open still gets this one. */
 const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
 
@@ -59,11 +58,12 @@ export function describeHop(hop: SshHopOptions): string {
 export async function prepareHop(hop: SshHopOptions, context: HopContext): Promise<Omit<SshConnectOptions, 'transport'>> {
   const port = hop.port ?? 22;
   const target = describeHop(hop);
+  const unlock = { ...(hop.passphrase === undefined ? {} : { passphrase: hop.passphrase }), ...(context.prompt === undefined ? {} : { prompt: context.prompt }), log: context.log };
   const identities = [
-    ...(await loadIdentityFiles(hop.identityFiles ?? [], { explicit: true, mayPrompt: true }, hop, context)),
-    ...(await loadIdentityFiles(hop.optionalIdentityFiles ?? [], { explicit: false, mayPrompt: true }, hop, context)),
+    ...(await loadIdentities(hop.identityFiles ?? [], { explicit: true, mayPrompt: true }, unlock)),
+    ...(await loadIdentities(hop.optionalIdentityFiles ?? [], { explicit: false, mayPrompt: true }, unlock)),
     // Default keys are not worth a prompt at start-up: an agent usually holds them.
-    ...(hop.useDefaultIdentities ?? true ? await loadIdentityFiles(defaultIdentityFiles(context.homeDir), { explicit: false, mayPrompt: false }, hop, context) : []),
+    ...(hop.useDefaultIdentities ?? true ? await loadIdentities(defaultIdentityFiles(context.homeDir), { explicit: false, mayPrompt: false }, unlock) : []),
   ];
   const knownHostsFiles = hop.knownHostsFiles ?? [join(context.homeDir, '.ssh', 'known_hosts')];
   const known = await readKnownHostsFiles(knownHostsFiles);
@@ -108,55 +108,6 @@ export async function prepareHop(hop: SshHopOptions, context: HopContext): Promi
   };
 }
 
-interface IdentityPolicy {
-  /** Named by the user: missing or locked is an error, not a skip. */
-  explicit: boolean;
-  mayPrompt: boolean;
-}
-
-async function loadIdentityFiles(paths: readonly string[], policy: IdentityPolicy, hop: SshHopOptions, context: HopContext): Promise<SshIdentity[]> {
-  const identities: SshIdentity[] = [];
-  for (const path of paths) {
-    const identity = await loadWithPassphrase(path, policy, hop, context);
-    if (identity) identities.push(identity);
-  }
-  return identities;
-}
-
-/**
- * Loads one key, asking for its passphrase when it is encrypted and none
- * was given. Default keys that are missing or cannot be unlocked are
- * passed over (an agent may hold them); named ones are errors.
- */
-async function loadWithPassphrase(path: string, policy: IdentityPolicy, hop: SshHopOptions, context: HopContext): Promise<SshIdentity | null> {
-  const { explicit } = policy;
-  let passphrase = hop.passphrase;
-  for (let attempt = 0; ; attempt += 1) {
-    try {
-      const identity = await loadIdentity(path, { passphrase });
-      return { source: identity.path, key: identity.key };
-    } catch (error) {
-      if (!isFtpfwdError(error)) throw error;
-      if (error.code === 'ERR_FTPFWD_CONFIG' && error.details['reason'] === 'not-found' && !explicit) return null;
-      if (error.code !== 'ERR_FTPFWD_AUTH') throw error;
-      const canAsk = policy.mayPrompt && context.prompt !== undefined && attempt < PASSPHRASE_ATTEMPTS;
-      if (!canAsk) {
-        if (!explicit) {
-          context.log.debug({ path }, 'skipping encrypted default identity: no passphrase');
-          return null;
-        }
-        throw error;
-      }
-      const answers = await context.prompt!({ name: '', instructions: '', prompts: [{ prompt: `Enter passphrase for key '${path}': `, echo: false }] });
-      if (!answers || answers[0] === undefined) {
-        if (!explicit) return null;
-        throw error;
-      }
-      passphrase = answers[0];
-    }
-  }
-}
-
 /**
  * Connects through each jump host in turn: every hop's SSH session runs
  * inside a direct-tcpip channel of the previous one, each with its own
@@ -170,7 +121,7 @@ export async function connectThroughHops(hops: Array<Omit<SshConnectOptions, 'tr
       const previous = opened.at(-1);
       const transport = previous
         ? await previous.openDirectTcpip({ host: '127.0.0.1', port: 0 }, hop.host, hop.port, hop.connectTimeoutMs > 0 ? hop.connectTimeoutMs : DEFAULT_CONNECT_TIMEOUT_MS).catch((error: unknown) => {
-            throw new FtpfwdError('ERR_FTPFWD_CONNECT', `jump host could not reach ${formatHostPort(hop.host, hop.port)}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+            throw new FtpfwdError('ERR_FTPFWD_CONNECT', `jump host could not reach ${formatHostPort(hop.host, hop.port)}: ${errorMessage(error)}`, { cause: error });
           })
         : undefined;
       const connection = await SshConnection.connect({ ...hop, ...(transport ? { transport } : {}) }, log.child({ hop: index + 1 }));

@@ -7,7 +7,7 @@
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { HostVerifier, VerifyCallback } from 'ssh2';
-import { FtpfwdError, isFtpfwdError } from '../errors.js';
+import { errorCode, errorMessage, FtpfwdError, isFtpfwdError } from '../errors.js';
 import {
   checkHostKey,
   formatKnownHostsLine,
@@ -107,7 +107,7 @@ export async function readKnownHostsFiles(files: readonly string[]): Promise<Par
       text = await readFile(file, 'utf8');
     } catch (error) {
       if (isMissingFileError(error)) continue;
-      throw new FtpfwdError('ERR_FTPFWD_CONFIG', `cannot read known_hosts file ${file}: ${describeError(error)}`, {
+      throw new FtpfwdError('ERR_FTPFWD_CONFIG', `cannot read known_hosts file ${file}: ${errorMessage(error)}`, {
         cause: error,
         details: { file },
       });
@@ -248,7 +248,7 @@ export function toSsh2HostVerifier(verifier: HostKeyVerifier, onError: (error: F
         refuse(
           isFtpfwdError(error)
             ? error
-            : new FtpfwdError('ERR_FTPFWD_SSH', `host key verification failed: ${describeError(error)}`, {
+            : new FtpfwdError('ERR_FTPFWD_SSH', `host key verification failed: ${errorMessage(error)}`, {
                 cause: error,
               }),
         );
@@ -285,7 +285,7 @@ async function addHostKey(file: string, line: string): Promise<void> {
       await handle.close();
     }
   } catch (error) {
-    throw new FtpfwdError('ERR_FTPFWD_CONFIG', `cannot add the host key to ${file}: ${describeError(error)}`, {
+    throw new FtpfwdError('ERR_FTPFWD_CONFIG', `cannot add the host key to ${file}: ${errorMessage(error)}`, {
       cause: error,
       details: { file },
     });
@@ -299,13 +299,4 @@ function where(entry: KnownHostsEntry): string {
 function isMissingFileError(error: unknown): boolean {
   const code = errorCode(error);
   return code === 'ENOENT' || code === 'ENOTDIR';
-}
-
-function errorCode(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;
-  return typeof error.code === 'string' ? error.code : undefined;
-}
-
-function describeError(error: unknown): string {
-  return errorCode(error) ?? (error instanceof Error ? error.message : String(error));
 }

@@ -5,8 +5,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Logger } from 'pino';
 import ssh2, { type ParsedKey } from 'ssh2';
-import { FtpfwdError } from '../errors.js';
+import { errorCode, FtpfwdError, isFtpfwdError } from '../errors.js';
+import type { Prompter, SshIdentity } from './authentication.js';
 
 /**
  * OpenSSH 9's default identity files, in the order `ssh -G` lists them
@@ -26,11 +28,6 @@ export interface LoadedIdentity {
 
 export interface LoadIdentityOptions {
   passphrase?: string | Buffer;
-}
-
-export interface LoadIdentitiesOptions extends LoadIdentityOptions {
-  /** True for files the user named; false for defaultIdentityFiles(). */
-  explicit: boolean;
 }
 
 /** `<homeDir>/.ssh/id_*` for each default identity ssh2 supports, in OpenSSH's order. */
@@ -84,28 +81,68 @@ export async function loadIdentity(path: string, options: LoadIdentityOptions = 
   return { path, key: parsed, publicKeyBlob: parsed.getPublicSSH() };
 }
 
+/** How to unlock encrypted keys: a passphrase given beforehand, else a person at a prompt. */
+export interface Unlock {
+  passphrase?: string;
+  prompt?: Prompter;
+  log: Logger;
+}
+
+const PASSPHRASE_ATTEMPTS = 3;
+
+export interface IdentityPolicy {
+  /** Named by the user: missing or locked is an error, not a skip. */
+  explicit: boolean;
+  mayPrompt: boolean;
+}
+
 /**
- * Loads several identity files in order. A missing default file is skipped
- * silently, as OpenSSH does. A missing explicit file is an error: OpenSSH
- * only warns and carries on, but a key the user asked for that cannot be
- * used is almost always a typo, and failing early says so plainly.
+ * Loads identity files in order. A missing default or configured file is
+ * passed over, as OpenSSH does; a missing file the user named (-i) is an
+ * error: OpenSSH only warns and carries on, but a key the user asked for
+ * that cannot be used is almost always a typo, and failing early says so.
  */
-export async function loadIdentities(
-  paths: readonly string[],
-  options: LoadIdentitiesOptions,
-): Promise<LoadedIdentity[]> {
-  const identities: LoadedIdentity[] = [];
+export async function loadIdentities(paths: readonly string[], policy: IdentityPolicy, unlock: Unlock): Promise<SshIdentity[]> {
+  const identities: SshIdentity[] = [];
   for (const path of paths) {
-    try {
-      identities.push(await loadIdentity(path, { passphrase: options.passphrase }));
-    } catch (error) {
-      // A default key that is missing, or encrypted with no passphrase given,
-      // is passed over as OpenSSH does when an agent or another key may work.
-      if (!options.explicit && error instanceof FtpfwdError && (error.details['reason'] === 'not-found' || error.code === 'ERR_FTPFWD_AUTH')) continue;
-      throw error;
-    }
+    const identity = await loadWithPassphrase(path, policy, unlock);
+    if (identity) identities.push(identity);
   }
   return identities;
+}
+
+/**
+ * Loads one key, asking for its passphrase when it is encrypted and none
+ * was given. Default keys that are missing or cannot be unlocked are
+ * passed over (an agent may hold them); named ones are errors.
+ */
+async function loadWithPassphrase(path: string, policy: IdentityPolicy, unlock: Unlock): Promise<SshIdentity | null> {
+  const { explicit } = policy;
+  let passphrase = unlock.passphrase;
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      const identity = await loadIdentity(path, { passphrase });
+      return { source: identity.path, key: identity.key };
+    } catch (error) {
+      if (!isFtpfwdError(error)) throw error;
+      if (error.code === 'ERR_FTPFWD_CONFIG' && error.details['reason'] === 'not-found' && !explicit) return null;
+      if (error.code !== 'ERR_FTPFWD_AUTH') throw error;
+      const canAsk = policy.mayPrompt && unlock.prompt !== undefined && attempt < PASSPHRASE_ATTEMPTS;
+      if (!canAsk) {
+        if (!explicit) {
+          unlock.log.debug({ path }, 'skipping encrypted default identity: no passphrase');
+          return null;
+        }
+        throw error;
+      }
+      const answers = await unlock.prompt!({ name: '', instructions: '', prompts: [{ prompt: `Enter passphrase for key '${path}': `, echo: false }] });
+      if (!answers || answers[0] === undefined) {
+        if (!explicit) return null;
+        throw error;
+      }
+      passphrase = answers[0];
+    }
+  }
 }
 
 const OPENSSH_KEY = /-----BEGIN OPENSSH PRIVATE KEY-----\r?\n([\s\S]+?)\r?\n-----END OPENSSH PRIVATE KEY-----/;
@@ -130,7 +167,3 @@ function isEncryptedPrivateKey(data: Buffer): boolean {
   return false;
 }
 
-function errorCode(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;
-  return typeof error.code === 'string' ? error.code : undefined;
-}

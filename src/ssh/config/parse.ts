@@ -4,6 +4,7 @@
  * quoting it would misread refused, and each line turned into an entry.
  */
 import SSHConfig, { LineType, type Directive, type Line } from 'ssh-config';
+import { errorMessage } from '../../errors.js';
 import { keywordSpec } from './keywords.js';
 import { COMMAND_LINE, lineError } from './source.js';
 import type { SshConfigEntry, SshConfigSource, SshMatchCriterion } from './types.js';
@@ -62,8 +63,7 @@ function parseWithLibrary(text: string, path: string): SSHConfig {
         line = index + 1;
       }
     }
-    const message = error instanceof Error ? error.message : String(error);
-    throw lineError(line === undefined ? { file: path } : { file: path, line }, `cannot parse: ${message}`, error);
+    throw lineError(line === undefined ? { file: path } : { file: path, line }, `cannot parse: ${errorMessage(error)}`, error);
   }
 }
 
@@ -188,6 +188,6 @@ function parseWithLibraryForOption(text: string, source: SshConfigSource): SSHCo
   try {
     return SSHConfig.parse(text);
   } catch (error) {
-    throw lineError(source, `cannot parse: ${error instanceof Error ? error.message : String(error)}`, error);
+    throw lineError(source, `cannot parse: ${errorMessage(error)}`, error);
   }
 }
