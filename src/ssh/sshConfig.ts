@@ -19,17 +19,18 @@
  *   list, case-insensitive) against HostName with `%h` expanded;
  * - `Match final` or CanonicalizeHostname trigger a second pass in which
  *   `Host` matches the resolved host name and `final`/`canonical` match;
+ * - the user's file and then /etc/ssh/ssh_config are read, each starting
+ *   outside any Host block; `-F` replaces both;
  * - `Include` is read at load time wherever it appears (so its syntax errors
- *   are reported like ssh's), relative paths under ~/.ssh, globbed, nested
- *   at most 16 deep; inside a block that does not apply, nothing in the
- *   included file applies either;
+ *   are reported like ssh's), relative paths under ~/.ssh (or /etc/ssh in
+ *   the system file), globbed, nested at most 16 deep; inside a block that
+ *   does not apply, nothing in the included file applies either;
  * - value errors are reported for every line, applied or not, with file and
  *   line; unknown keywords are errors unless IgnoreUnknown names them.
  *
  * Not done: hostname canonicalisation (reported as unsupported),
  * `Match exec`/`tagged`/... (reported; the block is treated as not
- * matching), service names as Port, the permission check on the file, and
- * /etc/ssh/ssh_config (only the user file or -F is read).
+ * matching), service names as Port, and the permission check on the file.
  *
  * The parts, each in config/: types.ts (the shapes), parse.ts (the glue
  * over the package), keywords.ts and values.ts (what each keyword means and

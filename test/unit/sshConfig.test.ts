@@ -617,7 +617,7 @@ describe('unsupported keys', () => {
       { key: 'CertificateFile', value: '~/.ssh/id-cert.pub', file: CONFIG, line: 5, securityRelevant: true },
       { key: 'CertificateFile', value: '~/.ssh/other-cert.pub', file: CONFIG, line: 6, securityRelevant: true },
       { key: 'LocalForward', value: '8080 localhost:80', file: CONFIG, line: 7, securityRelevant: false },
-      { key: 'GSSAPIAuthentication', value: 'yes', file: CONFIG, line: 8, securityRelevant: true },
+      { key: 'GSSAPIAuthentication', value: 'yes', file: CONFIG, line: 8, securityRelevant: false },
       { key: 'HostKeyAlias', value: 'webkey', file: CONFIG, line: 9, securityRelevant: true },
       { key: 'ConnectionAttempts', value: '3', file: CONFIG, line: 21, securityRelevant: false },
     ]);

@@ -17,11 +17,11 @@ function unsupported(name: string, securityRelevant: boolean, extra: { inert?: r
  *   what is trusted or run: commands (ProxyCommand, LocalCommand,
  *   KnownHostsCommand), host-key checking (HostKeyAlias, CheckHostIP,
  *   VerifyHostKeyDNS, RevokedHostKeys), algorithm restrictions, other key
- *   sources (CertificateFile, PKCS11Provider, SecurityKeyProvider), GSSAPI,
+ *   sources (CertificateFile, PKCS11Provider, SecurityKeyProvider),
  *   agent forwarding, canonicalisation, RefuseConnection;
  * - reported with securityRelevant: false when the user may expect an effect
  *   a port forwarder does not give (forwards, bind address, address family,
- *   connection attempts, preferred authentications, ...);
+ *   connection attempts, preferred authentications, GSSAPI, ...);
  * - ignored silently when they cannot matter to a forwarder (terminal,
  *   session, X11, logging, multiplexing, SendEnv, Compression, keepalive
  *   socket options, AddKeysToAgent, deprecated keywords).
@@ -102,6 +102,8 @@ export function keywordSpec(keyword: string, written: string): KeywordSpec | und
   const spec = KEYWORDS.get(keyword);
   if (spec !== undefined) return spec;
   // GSSAPIAuthentication, GSSAPIDelegateCredentials and the distributions' GSSAPI key-exchange keywords.
-  if (keyword.startsWith('gssapi')) return unsupported(written, true, { inert: OFF });
+  // Without GSSAPI a login can only fail, never trust more (and Debian's own
+  // /etc/ssh/ssh_config turns it on), so these are not worth a warning.
+  if (keyword.startsWith('gssapi')) return unsupported(written, false, { inert: OFF });
   return undefined;
 }

@@ -1,6 +1,6 @@
-/** Reading the files: the user's (or -F), and every file it includes. */
+/** Reading the files: the user's and the system's (or -F), and every file they include. */
 import { readdir, readFile as readFileFromFs } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { FtpfwdError } from '../../errors.js';
 import { expandTildeForInclude } from './expand.js';
 import { expandGlob } from './glob.js';
@@ -10,6 +10,8 @@ import type { LoadSshConfigOptions, ParsedSshConfig, SshConfigEntry, SshConfigFi
 
 /** readconf.c READCONF_MAX_DEPTH */
 const MAX_INCLUDE_DEPTH = 16;
+/** _PATH_HOST_CONFIG_FILE */
+const SYSTEM_CONFIG_FILE = '/etc/ssh/ssh_config';
 
 async function readConfigFileFromDisk(path: string): Promise<string | null> {
   try {
@@ -32,8 +34,9 @@ async function listDirectoryFromDisk(path: string): Promise<string[] | null> {
 
 
 /**
- * Reads the user's ssh_config (or `-F file`) and every file it includes, and
- * checks each line's value. Host-independent: resolve with resolveHost().
+ * Reads the user's ssh_config and then the system-wide one (or only
+ * `-F file`), with every file they include, and checks each line's value.
+ * Host-independent: resolve with resolveHost().
  */
 export async function loadSshConfig(options: LoadSshConfigOptions): Promise<ParsedSshConfig> {
   const readFile = options.readFile ?? readConfigFileFromDisk;
@@ -43,7 +46,8 @@ export async function loadSshConfig(options: LoadSshConfigOptions): Promise<Pars
   const files: string[] = [];
   if (explicit && path === 'none') return { path, found: false, entries: [], files };
 
-  const load = async (text: string, file: string, depth: number): Promise<SshConfigEntry[]> => {
+  /** `includeDir`: where relative Include paths lead (`~/.ssh` for a user file, /etc/ssh for the system one). */
+  const load = async (text: string, file: string, includeDir: string, depth: number): Promise<SshConfigEntry[]> => {
     files.push(file);
     const entries: SshConfigEntry[] = [];
     for (const entry of parseConfigText(text, file)) {
@@ -53,14 +57,13 @@ export async function loadSshConfig(options: LoadSshConfigOptions): Promise<Pars
       }
       const included: SshConfigFile[] = [];
       for (const pattern of entry.patterns) {
-        // Relative paths are under ~/.ssh, since every file read here is a user configuration file.
-        const anchored = pattern.startsWith('/') || pattern.startsWith('~') ? pattern : `~/.ssh/${pattern}`;
+        const anchored = pattern.startsWith('/') || pattern.startsWith('~') ? pattern : `${includeDir}/${pattern}`;
         const expanded = anchored.startsWith('~') ? expandTildeForInclude(anchored, options.homeDir, entry.source) : anchored;
         for (const match of await expandGlob(expanded, listDirectory)) {
           if (depth + 1 > MAX_INCLUDE_DEPTH) throw lineError(entry.source, 'Too many recursive configuration includes');
           const includedText = await readFile(match);
           if (includedText === null) continue;
-          included.push({ path: match, entries: await load(includedText, match, depth + 1) });
+          included.push({ path: match, entries: await load(includedText, match, includeDir, depth + 1) });
         }
       }
       entries.push({ kind: 'include', files: included, source: entry.source });
@@ -69,10 +72,14 @@ export async function loadSshConfig(options: LoadSshConfigOptions): Promise<Pars
   };
 
   const text = await readFile(path);
-  if (text === null) {
-    if (explicit) throw new FtpfwdError('ERR_FTPFWD_CONFIG', `Can't open user config file ${path}: No such file or directory`, { details: { file: path } });
-    return { path, found: false, entries: [], files };
+  if (text === null && explicit) {
+    throw new FtpfwdError('ERR_FTPFWD_CONFIG', `Can't open user config file ${path}: No such file or directory`, { details: { file: path } });
   }
-  return { path, found: true, entries: await load(text, path, 0), files };
+  const config: ParsedSshConfig = { path, found: text !== null, entries: text === null ? [] : await load(text, path, '~/.ssh', 0), files };
+  // ssh.c: -F replaces both files; otherwise the system file follows the user's.
+  if (explicit) return config;
+  const systemPath = options.systemFile ?? SYSTEM_CONFIG_FILE;
+  const systemText = await readFile(systemPath);
+  if (systemText !== null) config.system = { path: systemPath, entries: await load(systemText, systemPath, dirname(systemPath), 0) };
+  return config;
 }
-

@@ -10,6 +10,12 @@ import type { FlagKey, ParsedSshConfig, ResolvedSshConfig, ResolveHostContext } 
 
 const DEFAULT_PORT = 22;
 
+/** The user's file, then the system's: each starts outside any Host block, as readconf.c reads each file. */
+function walkConfig(config: ParsedSshConfig, walk: Walk): void {
+  walkEntries(config.entries, walk, false);
+  if (config.system !== undefined) walkEntries(config.system.entries, walk, false);
+}
+
 /** ssh.c valid_hostname(): characters a shell or ProxyCommand could misread. */
 function validAlias(alias: string): boolean {
   return alias !== '' && !alias.startsWith('-') && !/['`"$\\;&<>|(){},\s\x00-\x1f\x7f]/.test(alias);
@@ -43,7 +49,7 @@ export function resolveHost(config: ParsedSshConfig, alias: string, context: Res
     obtained.port = context.portOverride;
   }
   walkEntries(overrideEntries(context.overrides ?? {}), walk, false);
-  walkEntries(config.entries, walk, false);
+  walkConfig(config, walk);
 
   const hostNameEntry = obtained.strings.hostName;
   const hostName = (hostNameEntry === undefined ? alias : expandPercent(hostNameEntry.value, { h: alias }, undefined, hostNameEntry.source, 'HostName')).toLowerCase();
@@ -53,7 +59,7 @@ export function resolveHost(config: ParsedSshConfig, alias: string, context: Res
     obtained.strings.hostName = { value: hostName, source: { file: COMMAND_LINE } };
     walk.finalPass = true;
     walk.host = hostName;
-    walkEntries(config.entries, walk, false);
+    walkConfig(config, walk);
   }
 
   const port = obtained.port;

@@ -93,6 +93,8 @@ export interface ParsedSshConfig {
   /** False when the default file does not exist (or -F none). */
   found: boolean;
   entries: SshConfigEntry[];
+  /** The system-wide file, read after the user's and walked on its own (absent with -F, or when it does not exist). */
+  system?: SshConfigFile;
   /** Every file read, included ones too, in reading order. */
   files: string[];
 }
@@ -103,8 +105,14 @@ export type ReadConfigFile = (path: string) => Promise<string | null>;
 export type ListConfigDirectory = (path: string) => Promise<string[] | null>;
 
 export interface LoadSshConfigOptions {
-  /** `-F`: must exist; `none` reads nothing. Default ~/.ssh/config, which may be missing. */
+  /** `-F`: must exist; `none` reads nothing; replaces the system file too. Default ~/.ssh/config, which may be missing. */
   file?: string;
+  /**
+   * The system-wide file read after the user's, default /etc/ssh/ssh_config;
+   * relative Include paths in it are under its directory. Tests point it
+   * elsewhere, so that they never depend on the machine's own file.
+   */
+  systemFile?: string;
   homeDir: string;
   readFile?: ReadConfigFile;
   /** For globbing Include paths. */
