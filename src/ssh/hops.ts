@@ -5,6 +5,7 @@ import type { Prompter } from './authentication.js';
 import { createHostKeyVerifier, readKnownHostsFiles, type HostKeyAcceptedInfo, type StrictHostKeyCheckingSetting } from './hostKeyVerifier.js';
 import { defaultIdentityFiles, loadIdentities } from './identities.js';
 import { knownKeyTypesForHost, preferKnownHostKeyAlgorithms } from './knownHosts.js';
+import type { ProxyCommandOptions } from './proxyCommand.js';
 import { formatHostPort, SshConnection, type SshConnectOptions } from './sshConnection.js';
 
 /** How to reach and log in to one SSH server: the target, or a jump host on the way. */
@@ -32,6 +33,12 @@ export interface SshHopOptions {
   connectTimeoutMs?: number;
   keepaliveIntervalMs?: number;
   keepaliveCountMax?: number;
+  /**
+   * Reach this host through a command (ssh_config ProxyCommand) instead of
+   * TCP; only the first hop of a chain can be, the others are reached
+   * through the hop before them.
+   */
+  proxyCommand?: ProxyCommandOptions;
 }
 
 export interface HopContext {
@@ -105,6 +112,7 @@ export async function prepareHop(hop: SshHopOptions, context: HopContext): Promi
     connectTimeoutMs: hop.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     keepaliveIntervalMs: hop.keepaliveIntervalMs ?? 15_000,
     keepaliveCountMax: hop.keepaliveCountMax ?? 3,
+    ...(hop.proxyCommand === undefined ? {} : { proxyCommand: hop.proxyCommand }),
   };
 }
 
@@ -125,6 +133,7 @@ export async function connectThroughHops(hops: Array<Omit<SshConnectOptions, 'tr
           })
         : undefined;
       const connection = await SshConnection.connect({ ...hop, ...(transport ? { transport } : {}) }, log.child({ hop: index + 1 }));
+      log.debug({ hop: index + 1, via: transport ? 'jump host' : hop.proxyCommand ? 'ProxyCommand' : 'TCP' }, 'SSH hop transport');
       log.debug({ hop: index + 1, host: formatHostPort(hop.host, hop.port) }, 'SSH hop connected');
       opened.push(connection);
     }

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { Client, type ClientChannel, type ServerHostKeyAlgorithm, type TcpConnectionDetails } from 'ssh2';
 import { createAuthHandler, type AuthOptions } from './authentication.js';
 import { toSsh2HostVerifier, type HostKeyVerifier } from './hostKeyVerifier.js';
+import { ProxyCommandTransport, type ProxyCommandOptions } from './proxyCommand.js';
 import type { Logger } from 'pino';
 import { FtpfwdError } from '../errors.js';
 
@@ -20,6 +21,8 @@ export interface SshConnectOptions {
   keepaliveCountMax: number;
   /** An already-open transport (e.g. a channel through a jump host) instead of TCP. */
   transport?: Duplex;
+  /** Reach the server through this command's stdin and stdout instead of TCP (ssh_config ProxyCommand). */
+  proxyCommand?: ProxyCommandOptions;
 }
 
 export type IncomingForwardHandler = (
@@ -56,7 +59,8 @@ export class SshConnection {
   }
 
   static async connect(options: SshConnectOptions, log: Logger): Promise<SshConnection> {
-    const transport = options.transport ?? (await openTcp(options.host, options.port, options.connectTimeoutMs));
+    const proxy = options.transport === undefined && options.proxyCommand !== undefined ? ProxyCommandTransport.start(options.proxyCommand, log) : undefined;
+    const transport = options.transport ?? proxy ?? (await openTcp(options.host, options.port, options.connectTimeoutMs));
     const client = new Client();
     // ssh2 may emit several errors for one failure (a handshake timeout,
     // then the reset of the socket it destroyed), and more after the
@@ -64,7 +68,9 @@ export class SshConnection {
     // for the life of the client, or the process dies of the second.
     client.on('error', (error: Error) => log.debug({ reason: error.message }, 'SSH client error'));
     transport.on('error', () => undefined);
-    const attempt = new HandshakeAttempt(options, log);
+    // However the connection ends, its transport goes with it (a ProxyCommand is hung up on).
+    client.once('close', () => transport.destroy());
+    const attempt = new HandshakeAttempt(options, log, proxy);
     try {
       await attempt.run(client, transport);
     } catch (error) {
@@ -168,6 +174,8 @@ class HandshakeAttempt {
   constructor(
     private readonly options: SshConnectOptions,
     private readonly log: Logger,
+    /** When the server is reached through a ProxyCommand: its end is the explanation of a failed handshake. */
+    private readonly proxy?: ProxyCommandTransport,
   ) {}
 
   run(client: Client, transport: Duplex): Promise<void> {
@@ -247,6 +255,10 @@ class HandshakeAttempt {
 
   private classify(error: Error & { level?: string }, target: string): FtpfwdError {
     if (this.hostKeyError instanceof FtpfwdError) return this.hostKeyError;
+    const proxyFailure = this.proxy?.failure();
+    if (proxyFailure !== null && proxyFailure !== undefined) {
+      return new FtpfwdError('ERR_FTPFWD_CONNECT', `SSH connection to ${target} failed: ${proxyFailure} before the handshake was done`, { cause: error });
+    }
     if (error.level === 'client-authentication') {
       const tried = this.methodsTried.length > 0 ? this.methodsTried.join(', ') : 'none available';
       return new FtpfwdError('ERR_FTPFWD_AUTH', `authentication to ${target} failed (tried: ${tried})`, { cause: error });

@@ -166,7 +166,6 @@ function applyOption(entry: Extract<SshConfigEntry, { kind: 'option' }>, walk: W
       // ProxyJump and ProxyCommand compete: whichever comes first wins.
       if (obtained.proxy !== undefined) return;
       obtained.proxy = { value: { command: value.command, value: value.value }, source };
-      if (value.command && value.value.toLowerCase() !== 'none') report(walk, 'ProxyCommand', value.value, source, true);
       return;
     case 'unsupported':
       if (!value.accumulates) {

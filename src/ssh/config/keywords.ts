@@ -14,7 +14,7 @@ function unsupported(name: string, securityRelevant: boolean, extra: { inert?: r
  * its lower-case name. Keys ftpfwd does not implement are:
  *
  * - reported with securityRelevant: true when honouring them changes who or
- *   what is trusted or run: commands (ProxyCommand, LocalCommand,
+ *   what is trusted or run: commands (LocalCommand,
  *   KnownHostsCommand), host-key checking (HostKeyAlias, CheckHostIP,
  *   VerifyHostKeyDNS, RevokedHostKeys), algorithm restrictions, other key
  *   sources (CertificateFile, PKCS11Provider, SecurityKeyProvider),

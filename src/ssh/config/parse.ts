@@ -94,6 +94,14 @@ function checkQuoting(rawLine: string, source: SshConfigSource): void {
   }
 }
 
+/**
+ * readconf.c keeps a ProxyCommand as the rest of its line, for the shell to
+ * read: quotes, `#` and all. (The package would split it into words.)
+ */
+function restOfLine(rawLine: string): string {
+  return rawLine.replace(/^[ \t]*[^ \t=]+[ \t=]*/, '').replace(/[ \t\f]+$/, '');
+}
+
 /** One file's lines as entries, values checked; Include left for the loader. */
 export function parseConfigText(text: string, path: string): PendingEntry[] {
   const entries: PendingEntry[] = [];
@@ -103,7 +111,12 @@ export function parseConfigText(text: string, path: string): PendingEntry[] {
     const written = directive.param.split(/\s/)[0]!;
     if (written !== directive.param) throw lineError(source, `no argument after keyword "${written.toLowerCase()}"`);
     const keyword = written.toLowerCase();
-    if (keywordSpec(keyword, written)?.kind === 'supported') checkQuoting(rawLines[line - 1] ?? '', source);
+    const rawLine = rawLines[line - 1] ?? '';
+    if (keyword === 'proxycommand') {
+      entries.push(parseEntry(written, [restOfLine(rawLine)], source));
+      continue;
+    }
+    if (keywordSpec(keyword, written)?.kind === 'supported') checkQuoting(rawLine, source);
     entries.push(parseEntry(written, directiveArgs(directive, keyword), source));
   }
   return entries;
@@ -176,7 +189,7 @@ export function overrideEntries(overrides: Record<string, string | string[]>): S
       if (keyword === 'host' || keyword === 'match' || keyword === 'include') {
         throw lineError(source, `${key} directive not supported as a command-line option`);
       }
-      const entry = parseEntry(key, directiveArgs(directive.directive, keyword), source);
+      const entry = parseEntry(key, keyword === 'proxycommand' ? [value.trim()] : directiveArgs(directive.directive, keyword), source);
       if (entry.kind !== 'option') throw lineError(source, `${key} directive not supported as a command-line option`);
       entries.push(entry);
     }

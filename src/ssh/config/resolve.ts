@@ -99,6 +99,11 @@ export function resolveHost(config: ParsedSshConfig, alias: string, context: Res
   const agent = obtained.strings.identityAgent;
   if (agent !== undefined) resolved.identityAgent = resolveIdentityAgent(agent, context, expandPath);
   if (proxyJump !== undefined) resolved.proxyJump = proxyJump;
+  if (proxy !== undefined && proxy.value.command && proxy.value.value.toLowerCase() !== 'none') {
+    // sshconnect.c expand_proxy_command(): these tokens only, and no ${ENV} (the shell expands variables).
+    const proxyTokens = { h: hostName, k: obtained.strings.hostKeyAlias?.value ?? alias, n: alias, p: portText, r: remoteUser };
+    resolved.proxyCommand = expandPercent(proxy.value.value, proxyTokens, undefined, proxy.source, 'ProxyCommand');
+  }
   const userKnownHosts = obtained.lists.userKnownHostsFiles;
   if (userKnownHosts !== undefined) {
     resolved.userKnownHostsFiles = isNone(userKnownHosts.value) ? [] : userKnownHosts.value.map((file) => expandPath({ value: file, source: userKnownHosts.source }, 'UserKnownHostsFile'));

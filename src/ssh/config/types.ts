@@ -24,6 +24,12 @@ export interface ResolvedSshConfig {
   identityAgent?: string;
   /** The raw ProxyJump value; absent for `none`. */
   proxyJump?: string;
+  /**
+   * ProxyCommand with `%h %k %n %p %r %%` expanded, as sshconnect.c does,
+   * for the user's shell to run (`$SHELL -c "exec …"`); absent for `none`.
+   * Only one of proxyJump and proxyCommand is ever set: the first obtained.
+   */
+  proxyCommand?: string;
   /** Expanded like IdentityFile; `none` gives an empty list. */
   userKnownHostsFiles?: string[];
   globalKnownHostsFiles?: string[];
