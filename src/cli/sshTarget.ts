@@ -57,8 +57,9 @@ export function parseOptionOverrides(entries: readonly string[]): Record<string,
 /** `viaProxyCommand`: the hop is the first of its chain, so a ProxyCommand of its own applies. */
 function hopFromConfig(resolved: ResolvedSshConfig, environment: Environment, explicitIdentityFiles: string[], viaProxyCommand: boolean): SshHopOptions {
   const { homeDir, env, localUser } = environment;
+  // IdentitiesOnly does not turn the agent off: it narrows its keys to the identity files.
   const agentSocket =
-    resolved.identitiesOnly === true || resolved.identityAgent === 'none'
+    resolved.identityAgent === 'none'
       ? undefined
       : resolved.identityAgent === undefined || resolved.identityAgent === 'SSH_AUTH_SOCK'
         ? env['SSH_AUTH_SOCK'] || undefined
@@ -72,6 +73,8 @@ function hopFromConfig(resolved: ResolvedSshConfig, environment: Environment, ex
     // OpenSSH adds its default keys only when no IdentityFile was given at all.
     useDefaultIdentities: explicitIdentityFiles.length === 0 && !resolved.identityFilesConfigured,
     agentSocket,
+    identitiesOnly: resolved.identitiesOnly ?? false,
+    certificateFiles: resolved.certificateFiles,
     authMethods: {
       publicKey: resolved.pubkeyAuthentication ?? true,
       keyboardInteractive: resolved.kbdInteractiveAuthentication ?? true,

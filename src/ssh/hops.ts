@@ -2,9 +2,10 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { errorMessage, FtpfwdError } from '../errors.js';
 import type { Prompter } from './authentication.js';
+import { describeCertificate } from './certificates.js';
 import { createHostKeyVerifier, readKnownHostsFiles, type HostKeyAcceptedInfo, type StrictHostKeyCheckingSetting } from './hostKeyVerifier.js';
-import { defaultIdentityFiles, loadIdentities } from './identities.js';
-import { knownKeyTypesForHost, preferKnownHostKeyAlgorithms } from './knownHosts.js';
+import { defaultIdentityFiles, loadCertificates, loadIdentities } from './identities.js';
+import { hostKeyAlgorithmsFor } from './knownHosts.js';
 import type { ProxyCommandOptions } from './proxyCommand.js';
 import { formatHostPort, SshConnection, type SshConnectOptions } from './sshConnection.js';
 
@@ -23,6 +24,10 @@ export interface SshHopOptions {
   passphrase?: string;
   /** ssh-agent socket path (SSH_AUTH_SOCK); no agent when absent. */
   agentSocket?: string;
+  /** IdentitiesOnly: use only the agent's keys that are also identity files (default false). */
+  identitiesOnly?: boolean;
+  /** CertificateFile: user certificates, offered first; when given, no `<identity>-cert.pub` is looked for. */
+  certificateFiles?: string[];
   /** Password for password and keyboard-interactive authentication; without it, `prompt` is asked. */
   password?: string;
   /** Which methods may be used (ssh_config's *Authentication options); all by default. */
@@ -66,12 +71,16 @@ export async function prepareHop(hop: SshHopOptions, context: HopContext): Promi
   const port = hop.port ?? 22;
   const target = describeHop(hop);
   const unlock = { ...(hop.passphrase === undefined ? {} : { passphrase: hop.passphrase }), ...(context.prompt === undefined ? {} : { prompt: context.prompt }), log: context.log };
+  const certificateFiles = hop.certificateFiles ?? [];
+  // ssh.c: each identity's -cert.pub is looked for only when no CertificateFile is given.
+  const withCertificates = { certificates: certificateFiles.length === 0 };
   const identities = [
-    ...(await loadIdentities(hop.identityFiles ?? [], { explicit: true, mayPrompt: true }, unlock)),
-    ...(await loadIdentities(hop.optionalIdentityFiles ?? [], { explicit: false, mayPrompt: true }, unlock)),
+    ...(await loadIdentities(hop.identityFiles ?? [], { explicit: true, mayPrompt: true }, unlock, withCertificates)),
+    ...(await loadIdentities(hop.optionalIdentityFiles ?? [], { explicit: false, mayPrompt: true }, unlock, withCertificates)),
     // Default keys are not worth a prompt at start-up: an agent usually holds them.
-    ...(hop.useDefaultIdentities ?? true ? await loadIdentities(defaultIdentityFiles(context.homeDir), { explicit: false, mayPrompt: false }, unlock) : []),
+    ...(hop.useDefaultIdentities ?? true ? await loadIdentities(defaultIdentityFiles(context.homeDir), { explicit: false, mayPrompt: false }, unlock, withCertificates) : []),
   ];
+  const certificates = await loadCertificates(certificateFiles, context.log);
   const knownHostsFiles = hop.knownHostsFiles ?? [join(context.homeDir, '.ssh', 'known_hosts')];
   const known = await readKnownHostsFiles(knownHostsFiles);
   const { log } = context;
@@ -88,6 +97,8 @@ export async function prepareHop(hop: SshHopOptions, context: HopContext): Promi
       else log.debug({ ...fields, file: info.file, line: info.line }, 'host key matches known_hosts');
     },
     onWarning: (warning) => log.warn({ file: warning.file, line: warning.line }, `skipped a malformed known_hosts line: ${warning.reason}`),
+    onCertificate: (info) =>
+      log.info({ host: info.lookupName, ...describeCertificate(info.certificate), ca: info.caFingerprint, file: info.file, line: info.line }, 'host certificate accepted'),
   });
   const methods = hop.authMethods ?? {};
   return {
@@ -96,7 +107,9 @@ export async function prepareHop(hop: SshHopOptions, context: HopContext): Promi
     auth: {
       username: hop.username,
       identities,
+      certificates,
       agentSocket: hop.agentSocket,
+      identitiesOnly: hop.identitiesOnly ?? false,
       publicKey: methods.publicKey ?? true,
       keyboardInteractive: methods.keyboardInteractive ?? true,
       password: methods.password ?? true,
@@ -108,7 +121,8 @@ export async function prepareHop(hop: SshHopOptions, context: HopContext): Promi
     hostKeyVerifier: verifier,
     // Ask for the key type already on record, as OpenSSH does, so that a
     // server with several host keys is checked against the one we know.
-    hostKeyAlgorithms: preferKnownHostKeyAlgorithms(HOST_KEY_ALGORITHMS, knownKeyTypesForHost(known.entries, hop.host, port)),
+    // A certificate is asked for first when a @cert-authority line covers the host.
+    hostKeyAlgorithms: hostKeyAlgorithmsFor(known.entries, hop.host, port, HOST_KEY_ALGORITHMS),
     connectTimeoutMs: hop.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     keepaliveIntervalMs: hop.keepaliveIntervalMs ?? 15_000,
     keepaliveCountMax: hop.keepaliveCountMax ?? 3,

@@ -1,7 +1,7 @@
 import { connect as connectTcp, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Client, type ClientChannel, type ServerHostKeyAlgorithm, type TcpConnectionDetails } from 'ssh2';
-import { createAuthHandler, type AuthOptions } from './authentication.js';
+import { createAuthHandler, type AuthOptions, type AuthProgress } from './authentication.js';
 import { toSsh2HostVerifier, type HostKeyVerifier } from './hostKeyVerifier.js';
 import { ProxyCommandTransport, type ProxyCommandOptions } from './proxyCommand.js';
 import type { Logger } from 'pino';
@@ -169,7 +169,7 @@ export class SshConnection {
 /** Runs the SSH handshake and authentication, turning ssh2's errors into ours. */
 class HandshakeAttempt {
   private hostKeyError: unknown = null;
-  private readonly methodsTried: string[] = [];
+  private readonly progress: AuthProgress = { tried: [] };
 
   constructor(
     private readonly options: SshConnectOptions,
@@ -198,6 +198,8 @@ class HandshakeAttempt {
         settled = true;
         client.removeListener('error', onError);
         client.removeListener('close', onClose);
+        const accepted = this.progress.current;
+        if (accepted !== undefined) this.log.info({ method: accepted.method, ...accepted.fields }, accepted.fields['keyId'] === undefined ? 'authenticated' : 'authenticated with a certificate');
         resolve();
       };
       client.on('error', onError);
@@ -248,7 +250,7 @@ class HandshakeAttempt {
         hostVerifier: toSsh2HostVerifier(options.hostKeyVerifier, (error) => {
           this.hostKeyError = error;
         }),
-        authHandler: createAuthHandler(auth, this.methodsTried),
+        authHandler: createAuthHandler(auth, this.progress, this.log),
       });
     });
   }
@@ -260,7 +262,7 @@ class HandshakeAttempt {
       return new FtpfwdError('ERR_FTPFWD_CONNECT', `SSH connection to ${target} failed: ${proxyFailure} before the handshake was done`, { cause: error });
     }
     if (error.level === 'client-authentication') {
-      const tried = this.methodsTried.length > 0 ? this.methodsTried.join(', ') : 'none available';
+      const tried = this.progress.tried.length > 0 ? this.progress.tried.join(', ') : 'none available';
       return new FtpfwdError('ERR_FTPFWD_AUTH', `authentication to ${target} failed (tried: ${tried})`, { cause: error });
     }
     if (error.level === 'client-timeout') {

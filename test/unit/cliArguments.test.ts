@@ -160,7 +160,7 @@ describe('resolveSshTarget: command line over -o over ssh_config, per hop', () =
     { title: '-l and -p win over -o and ssh_config', destination: 'prod', line: { login: 'root', port: 22, options: ['User=ops', 'Port=2201'] }, expected: { username: 'root', port: 22 } },
     { title: '-i is explicit and turns off the default keys', destination: 'ftp-gw', line: { identityFiles: ['/k/id'] }, expected: { identityFiles: ['/k/id'], useDefaultIdentities: false } },
     { title: 'IdentityAgent none', destination: 'noagent', expected: { agentSocket: undefined } },
-    { title: 'IdentitiesOnly yes leaves the agent out', destination: 'only', expected: { agentSocket: undefined } },
+    { title: 'IdentitiesOnly yes keeps the agent, to narrow its keys', destination: 'only', expected: { agentSocket: '/run/agent.sock', identitiesOnly: true } },
     { title: 'known_hosts files default to the user files, then the global ones', destination: 'ftp-gw', expected: { knownHostsFiles: [`${home}/.ssh/known_hosts`, `${home}/.ssh/known_hosts2`, '/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'] } },
     { title: 'UserKnownHostsFile and StrictHostKeyChecking from ssh_config', destination: 'strict', expected: { strictHostKeyChecking: 'accept-new', knownHostsFiles: [`${home}/.ssh/kh_a`, `${home}/.ssh/kh_b`, '/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'] } },
     { title: 'a password goes to the target', destination: 'ftp-gw', line: { password: 'pw' }, expected: { password: 'pw' } },

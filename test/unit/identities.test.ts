@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FtpfwdError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
-import type { Prompter } from '../../src/ssh/authentication.js';
+import type { Prompter, SshIdentity } from '../../src/ssh/authentication.js';
 import { defaultIdentityFiles, loadIdentities, loadIdentity } from '../../src/ssh/identities.js';
 import { makeTempDir, removeDir } from '../helpers/tmp.js';
 
@@ -198,6 +198,12 @@ function sshGIdentityNames(): string[] {
     .map((line) => basename(line.slice('identityfile '.length).trim()));
 }
 
+/** The type of a loaded private key; 'public only' or 'certificate' for the other identities. */
+function privateKeyType(identity: SshIdentity): string {
+  if (identity.kind === 'certificate') return 'certificate';
+  return identity.key?.type ?? 'public only';
+}
+
 describe('loadIdentities', () => {
   let home: string;
   const quiet = { log: silentLogger() };
@@ -225,7 +231,7 @@ describe('loadIdentities', () => {
   it('skips missing default files and keeps the order of the rest', async () => {
     const identities = await loadIdentities(defaultIdentityFiles(home), defaults, quiet);
     assert.deepEqual(
-      identities.map((identity) => [basename(identity.source), identity.key.type]),
+      identities.map((identity) => [basename(identity.source), privateKeyType(identity)]),
       [
         ['id_rsa', 'ssh-rsa'],
         ['id_ed25519', 'ssh-ed25519'],
@@ -240,7 +246,7 @@ describe('loadIdentities', () => {
   it('loads named files in the given order, with the passphrase given beforehand', async () => {
     const identities = await loadIdentities([file('ecdsa'), file('ed25519Encrypted')], named, { ...quiet, passphrase: PASSPHRASE });
     assert.deepEqual(
-      identities.map((identity) => identity.key.type),
+      identities.map(privateKeyType),
       ['ecdsa-sha2-nistp256', 'ssh-ed25519'],
     );
   });
@@ -268,7 +274,7 @@ describe('loadIdentities', () => {
     const path = file('ed25519Encrypted');
     const { prompt, asked } = scriptedPrompt([WRONG_PASSPHRASE, PASSPHRASE]);
     const [identity] = await loadIdentities([path], named, { ...quiet, prompt });
-    assert.equal(identity?.key.type, 'ssh-ed25519');
+    assert.equal(identity && privateKeyType(identity), 'ssh-ed25519');
     assert.deepEqual(asked, [`Enter passphrase for key '${path}': `, `Enter passphrase for key '${path}': `]);
   });
 

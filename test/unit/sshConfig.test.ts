@@ -537,7 +537,7 @@ describe('loading', () => {
     const config = await load({});
     assert.equal(config.found, false);
     assert.equal(config.path, CONFIG);
-    assert.deepEqual(resolveHost(config, 'web', BASE_CONTEXT), { hostName: 'web', identityFiles: [], identityFilesConfigured: false, unsupported: [] });
+    assert.deepEqual(resolveHost(config, 'web', BASE_CONTEXT), { hostName: 'web', identityFiles: [], identityFilesConfigured: false, certificateFiles: [], unsupported: [] });
   });
 
   it('a missing -F file is a config error', async () => {
@@ -640,8 +640,6 @@ describe('unsupported keys', () => {
       { key: 'Ciphers', value: 'aes256-gcm@openssh.com', file: CONFIG, line: 2, securityRelevant: true },
       { key: 'LocalCommand', value: 'echo hi', file: CONFIG, line: 3, securityRelevant: true },
       { key: 'ForwardAgent', value: 'yes', file: CONFIG, line: 4, securityRelevant: true },
-      { key: 'CertificateFile', value: '~/.ssh/id-cert.pub', file: CONFIG, line: 5, securityRelevant: true },
-      { key: 'CertificateFile', value: '~/.ssh/other-cert.pub', file: CONFIG, line: 6, securityRelevant: true },
       { key: 'LocalForward', value: '8080 localhost:80', file: CONFIG, line: 7, securityRelevant: false },
       { key: 'GSSAPIAuthentication', value: 'yes', file: CONFIG, line: 8, securityRelevant: false },
       { key: 'HostKeyAlias', value: 'webkey', file: CONFIG, line: 9, securityRelevant: true },

@@ -7,7 +7,7 @@ import { expandPercent } from './expand.js';
 import { COMMAND_LINE, lineError } from './source.js';
 import type { FlagKey, ListKey, SshConfigEntry, SshConfigSource, SshMatchCriterion, StrictHostKeyCheckingValue, StringKey, TimeKey, UnsupportedSshOption } from './types.js';
 
-/** SSH_MAX_IDENTITY_FILES */
+/** SSH_MAX_IDENTITY_FILES, and SSH_MAX_CERTIFICATE_FILES too */
 const MAX_IDENTITY_FILES = 100;
 
 /** match_pattern_list(): comma-separated, `!` negates; 1 match, 0 no match, -1 negated match. */
@@ -52,6 +52,7 @@ export interface Obtained {
   lists: Partial<Record<ListKey, Sourced<string[]>>>;
   strictHostKeyChecking?: StrictHostKeyCheckingValue;
   identityFiles: Array<Sourced<string>>;
+  certificateFiles: Array<Sourced<string>>;
   proxy?: Sourced<{ command: boolean; value: string }>;
   /** Unsupported single-valued keywords already obtained, with whether the value was inert. */
   unsupportedSlots: Map<string, boolean>;
@@ -161,6 +162,12 @@ function applyOption(entry: Extract<SshConfigEntry, { kind: 'option' }>, walk: W
       if (obtained.identityFiles.some((file) => file.value === value.value)) return;
       if (obtained.identityFiles.length >= MAX_IDENTITY_FILES) throw lineError(source, `Too many identity files specified (max ${MAX_IDENTITY_FILES})`);
       obtained.identityFiles.push({ value: value.value, source });
+      return;
+    case 'certificateFile':
+      // readconf.c add_certificate_file(): the same rules.
+      if (obtained.certificateFiles.some((file) => file.value === value.value)) return;
+      if (obtained.certificateFiles.length >= MAX_IDENTITY_FILES) throw lineError(source, `Too many certificate files specified (max ${MAX_IDENTITY_FILES})`);
+      obtained.certificateFiles.push({ value: value.value, source });
       return;
     case 'proxy':
       // ProxyJump and ProxyCommand compete: whichever comes first wins.

@@ -17,7 +17,7 @@ function unsupported(name: string, securityRelevant: boolean, extra: { inert?: r
  *   what is trusted or run: commands (LocalCommand,
  *   KnownHostsCommand), host-key checking (HostKeyAlias, CheckHostIP,
  *   VerifyHostKeyDNS, RevokedHostKeys), algorithm restrictions, other key
- *   sources (CertificateFile, PKCS11Provider, SecurityKeyProvider),
+ *   sources (PKCS11Provider, SecurityKeyProvider),
  *   agent forwarding, canonicalisation, RefuseConnection;
  * - reported with securityRelevant: false when the user may expect an effect
  *   a port forwarder does not give (forwards, bind address, address family,
@@ -36,13 +36,12 @@ const KEYWORDS: ReadonlyMap<string, KeywordSpec> = new Map<string, KeywordSpec>(
     'proxyjump', 'proxycommand', 'userknownhostsfile', 'globalknownhostsfile', 'stricthostkeychecking', 'serveraliveinterval',
     'serveralivecountmax', 'connecttimeout', 'batchmode', 'passwordauthentication', 'kbdinteractiveauthentication',
     'challengeresponseauthentication', 'skeyauthentication', 'tisauthentication', 'pubkeyauthentication', 'dsaauthentication',
-    'hashknownhosts', 'ignoreunknown', 'hostkeyalias',
+    'hashknownhosts', 'ignoreunknown', 'hostkeyalias', 'certificatefile',
   ].map((name): [string, KeywordSpec] => [name, { kind: 'supported' }]),
   // security relevant
   ['localcommand', unsupported('LocalCommand', true)],
   ['permitlocalcommand', unsupported('PermitLocalCommand', true, { inert: OFF })],
   ['forwardagent', unsupported('ForwardAgent', true, { inert: OFF })],
-  ['certificatefile', unsupported('CertificateFile', true, { accumulates: true })],
   ['pkcs11provider', unsupported('PKCS11Provider', true, { inert: ['none'] })],
   ['smartcarddevice', unsupported('PKCS11Provider', true, { inert: ['none'] })],
   ['securitykeyprovider', unsupported('SecurityKeyProvider', true, { inert: ['internal'] })],

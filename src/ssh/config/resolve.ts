@@ -30,7 +30,7 @@ export function resolveHost(config: ParsedSshConfig, alias: string, context: Res
   if (!validAlias(alias)) {
     throw new FtpfwdError('ERR_FTPFWD_USAGE', `hostname ${JSON.stringify(alias)} contains invalid characters`, { details: { host: alias } });
   }
-  const obtained: Obtained = { strings: {}, flags: {}, times: {}, lists: {}, identityFiles: [], unsupportedSlots: new Map() };
+  const obtained: Obtained = { strings: {}, flags: {}, times: {}, lists: {}, identityFiles: [], certificateFiles: [], unsupportedSlots: new Map() };
   const walk: Walk = {
     alias,
     host: alias,
@@ -92,6 +92,7 @@ export function resolveHost(config: ParsedSshConfig, alias: string, context: Res
     hostName,
     identityFiles: obtained.identityFiles.filter((file) => file.value.toLowerCase() !== 'none').map((file) => expandPath(file, 'IdentityFile')),
     identityFilesConfigured: obtained.identityFiles.length > 0,
+    certificateFiles: obtained.certificateFiles.filter((file) => file.value.toLowerCase() !== 'none').map((file) => expandPath(file, 'CertificateFile')),
     unsupported: walk.unsupported,
   };
   if (user !== undefined) resolved.user = user;

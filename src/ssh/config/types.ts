@@ -19,6 +19,8 @@ export interface ResolvedSshConfig {
   identityFiles: string[];
   /** True when any IdentityFile (even `none`) applied: OpenSSH then adds none of its default files. */
   identityFilesConfigured: boolean;
+  /** All CertificateFile values in order, expanded like IdentityFile; `none` dropped. */
+  certificateFiles: string[];
   identitiesOnly?: boolean;
   /** 'none', 'SSH_AUTH_SOCK', or a socket path with `~`, `%` tokens and `${ENV}` expanded. */
   identityAgent?: string;
@@ -77,6 +79,7 @@ export type SshOptionValue =
   | { kind: 'list'; key: ListKey; value: string[] }
   | { kind: 'strictHostKeyChecking'; value: StrictHostKeyCheckingValue }
   | { kind: 'identityFile'; value: string }
+  | { kind: 'certificateFile'; value: string }
   | { kind: 'proxy'; command: boolean; value: string }
   | { kind: 'unsupported'; slot: string; name: string; securityRelevant: boolean; accumulates: boolean; inert: boolean }
   | { kind: 'ignored' }

@@ -137,6 +137,9 @@ export function interpretOption(keyword: string, written: string, args: readonly
       if (port === undefined) throw lineError(source, `Bad port '${arg}'.`);
       return { kind: 'port', value: port };
     }
+    case 'certificatefile':
+      expectArgs(keyword, args, source);
+      return { kind: 'certificateFile', value: arg };
     case 'identityfile':
     case 'identityfile2':
       expectArgs(keyword, args, source);
