@@ -261,9 +261,14 @@ class HandshakeAttempt {
     if (proxyFailure !== null && proxyFailure !== undefined) {
       return new FtpfwdError('ERR_FTPFWD_CONNECT', `SSH connection to ${target} failed: ${proxyFailure} before the handshake was done`, { cause: error });
     }
+    const tried = this.progress.tried.length > 0 ? this.progress.tried.join(', ') : 'none available';
     if (error.level === 'client-authentication') {
-      const tried = this.progress.tried.length > 0 ? this.progress.tried.join(', ') : 'none available';
       return new FtpfwdError('ERR_FTPFWD_AUTH', `authentication to ${target} failed (tried: ${tried})`, { cause: error });
+    }
+    // A server that hangs up once authentication is under way refused us: sshd
+    // says "Too many authentication failures" once MaxAuthTries are spent.
+    if (typeof (error as Error & { code?: unknown }).code === 'number' && this.progress.tried.length > 0) {
+      return new FtpfwdError('ERR_FTPFWD_AUTH', `authentication to ${target} failed: the server hung up: ${error.message} (tried: ${tried})`, { cause: error });
     }
     if (error.level === 'client-timeout') {
       const stepMs = this.options.connectTimeoutMs > 0 ? this.options.connectTimeoutMs : DEFAULT_HANDSHAKE_STEP_MS;

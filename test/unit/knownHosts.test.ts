@@ -422,6 +422,12 @@ describe('createHostKeyVerifier', () => {
     assert.equal(await readFile(knownHosts, 'utf8'), before);
   });
 
+  it('accept-new from eight verifiers at once appends one line', async () => {
+    const file = freshPath('concurrent', 'known_hosts');
+    await Promise.all(Array.from({ length: 8 }, () => verifierFor(2240, 'accept-new', [file]).verifier.verify(edB.blob)));
+    assert.equal((await readFile(file, 'utf8')).split('\n').filter((line) => line !== '').length, 1);
+  });
+
   it('accept-new adds an unknown key to the first file, creating it 0600 in a 0700 directory', async () => {
     const file = freshPath('.ssh', 'known_hosts');
     const { verifier, accepted } = verifierFor(2222, 'accept-new', [file, knownHosts]);
