@@ -7,6 +7,7 @@
  */
 import { connect } from 'node:net';
 import { errorMessage } from '../errors.js';
+import { sshString, WireReader } from './wire.js';
 
 export interface AgentIdentity {
   /** The public key or certificate blob. */
@@ -27,12 +28,6 @@ const MAX_REPLY = 256 * 1024;
 const LIST_TIMEOUT_MS = 10_000;
 /** Long enough for a key added with `ssh-add -c`, whose use a person confirms. */
 const SIGN_TIMEOUT_MS = 60_000;
-
-function sshString(bytes: Buffer): Buffer {
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(bytes.length);
-  return Buffer.concat([length, bytes]);
-}
 
 /** Sends one request to the agent and resolves with its answer (type byte first). */
 function request(socketPath: string, payload: Buffer, timeoutMs: number): Promise<Buffer> {
@@ -63,44 +58,22 @@ function request(socketPath: string, payload: Buffer, timeoutMs: number): Promis
   });
 }
 
-/** Reads strings and integers out of an agent answer; throws on truncation. */
-class Reader {
-  private offset: number;
-  constructor(
-    private readonly data: Buffer,
-    start: number,
-  ) {
-    this.offset = start;
-  }
-
-  uint32(): number {
-    if (this.offset + 4 > this.data.length) throw new Error('the agent sent a truncated answer');
-    const value = this.data.readUInt32BE(this.offset);
-    this.offset += 4;
-    return value;
-  }
-
-  bytes(): Buffer {
-    const length = this.uint32();
-    if (this.offset + length > this.data.length) throw new Error('the agent sent a truncated answer');
-    const value = this.data.subarray(this.offset, this.offset + length);
-    this.offset += length;
-    return value;
-  }
-}
-
 /** The agent's keys and certificates, in its order. */
 export async function listAgentIdentities(socketPath: string): Promise<AgentIdentity[]> {
   const answer = await request(socketPath, Buffer.from([SSH_AGENTC_REQUEST_IDENTITIES]), LIST_TIMEOUT_MS);
   if (answer[0] !== SSH_AGENT_IDENTITIES_ANSWER) throw new Error(`the agent refused to list its keys (message ${answer[0]})`);
-  const reader = new Reader(answer, 1);
-  const count = reader.uint32();
-  const identities: AgentIdentity[] = [];
-  for (let index = 0; index < count; index++) {
-    const blob = Buffer.from(reader.bytes());
-    identities.push({ blob, comment: reader.bytes().toString('utf8') });
+  try {
+    const reader = new WireReader(answer, 1);
+    const count = reader.uint32();
+    const identities: AgentIdentity[] = [];
+    for (let index = 0; index < count; index++) {
+      const blob = Buffer.from(reader.bytes());
+      identities.push({ blob, comment: reader.bytes().toString('utf8') });
+    }
+    return identities;
+  } catch (error) {
+    throw new Error(`the agent sent a malformed list of keys: ${errorMessage(error)}`, { cause: error });
   }
-  return identities;
 }
 
 /**
@@ -114,7 +87,11 @@ export async function agentSign(socketPath: string, blob: Buffer, data: Buffer, 
   const answer = await request(socketPath, Buffer.concat([Buffer.from([SSH_AGENTC_SIGN_REQUEST]), sshString(blob), sshString(data), flags]), SIGN_TIMEOUT_MS);
   if (answer[0] === SSH_AGENT_FAILURE) throw new Error('the agent refused to sign');
   if (answer[0] !== SSH_AGENT_SIGN_RESPONSE) throw new Error(`the agent sent message ${answer[0]} instead of a signature`);
-  const signature = new Reader(new Reader(answer, 1).bytes(), 0);
-  signature.bytes(); // the algorithm name
-  return Buffer.from(signature.bytes());
+  try {
+    const signature = new WireReader(new WireReader(answer, 1).bytes());
+    signature.bytes(); // the algorithm name
+    return Buffer.from(signature.bytes());
+  } catch (error) {
+    throw new Error(`the agent sent a malformed signature: ${errorMessage(error)}`, { cause: error });
+  }
 }

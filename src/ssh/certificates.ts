@@ -15,6 +15,7 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { errorMessage } from '../errors.js';
 import { matchSshPattern } from './patterns.js';
+import { sshString, WireReader } from './wire.js';
 
 export const CERTIFICATE_SUFFIX = '-cert-v01@openssh.com';
 
@@ -54,57 +55,6 @@ export interface OpenSshCertificate {
   signature: Buffer;
   /** The bytes the CA signed: the certificate up to its signature. */
   signedData: Buffer;
-}
-
-/** Reads SSH wire format (RFC 4251 §5); every read throws on truncation. */
-class WireReader {
-  private offset = 0;
-  constructor(private readonly data: Buffer) {}
-
-  get position(): number {
-    return this.offset;
-  }
-
-  get done(): boolean {
-    return this.offset === this.data.length;
-  }
-
-  uint32(): number {
-    if (this.offset + 4 > this.data.length) throw new Error('truncated');
-    const value = this.data.readUInt32BE(this.offset);
-    this.offset += 4;
-    return value;
-  }
-
-  uint64(): bigint {
-    if (this.offset + 8 > this.data.length) throw new Error('truncated');
-    const value = this.data.readBigUInt64BE(this.offset);
-    this.offset += 8;
-    return value;
-  }
-
-  bytes(): Buffer {
-    const length = this.uint32();
-    if (this.offset + length > this.data.length) throw new Error('truncated');
-    const value = this.data.subarray(this.offset, this.offset + length);
-    this.offset += length;
-    return value;
-  }
-
-  text(): string {
-    return this.bytes().toString('utf8');
-  }
-
-  slice(from: number, to: number): Buffer {
-    return this.data.subarray(from, to);
-  }
-}
-
-function sshString(value: Buffer | string): Buffer {
-  const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(bytes.length);
-  return Buffer.concat([length, bytes]);
 }
 
 /** How many wire strings the certified key's fields take, by plain key type. */

@@ -6,22 +6,13 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { isRoot } from '../helpers/netns.js';
 import { assertSucceeded, run, startProcess, type ProcessHandle, type RunResult } from '../helpers/processes.js';
-import { startSshd, type SshdInstance } from '../helpers/sshd.js';
+import { escapeRegExp, logSince, startSshd, type SshdInstance } from '../helpers/sshd.js';
 import { delay } from '../helpers/time.js';
 import { makeTempDir, removeDir } from '../helpers/tmp.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = join(ROOT, 'bin', 'ftpfwd');
 const RUN_TIMEOUT_MS = 20_000;
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-function logSince(sshd: SshdInstance, mark: string): string {
-  const now = sshd.log();
-  return now.startsWith(mark) ? now.slice(mark.length) : now;
-}
 
 async function keygen(args: string[]): Promise<void> {
   assertSucceeded(await run('ssh-keygen', ['-q', ...args], { timeoutMs: 15_000 }), `ssh-keygen ${args.join(' ')}`);

@@ -8,7 +8,7 @@ import { curlDownload } from '../helpers/clients.js';
 import { sha256File, writeRandomFile } from '../helpers/files.js';
 import { createBastionTopology, isRoot, type BastionTopology } from '../helpers/netns.js';
 import { descendantPids, run, startProcess, type ProcessHandle, type RunResult } from '../helpers/processes.js';
-import { knownHostsLine, startSshd, type SshdInstance } from '../helpers/sshd.js';
+import { escapeRegExp, knownHostsLine, logSince, startSshd, type SshdInstance } from '../helpers/sshd.js';
 import { delay } from '../helpers/time.js';
 import { makeTempDir, removeDir } from '../helpers/tmp.js';
 import { startVsftpd, type VsftpdInstance } from '../helpers/vsftpd.js';
@@ -18,16 +18,6 @@ const SOCKS_SERVER = fileURLToPath(new URL('../helpers/socks5ServerMain.ts', imp
 const SOCKS_PORT = 1080;
 const LISTENING = /^ftpfwd: listening on 127\.0\.0\.1:(\d+) /m;
 const DATA_SIZE = 512 * 1024;
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-/** What `sshd` logged after `mark` (an earlier log()). */
-function logSince(sshd: SshdInstance, mark: string): string {
-  const now = sshd.log();
-  return now.startsWith(mark) ? now.slice(mark.length) : now;
-}
 
 function pidAlive(pid: number): boolean {
   try {
