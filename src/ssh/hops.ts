@@ -94,7 +94,7 @@ export async function prepareHop(hop: SshHopOptions, context: HopContext): Promi
       const fields = { host: info.lookupName, keyType: info.keyType, fingerprint: info.fingerprint };
       if (info.outcome === 'added') log.warn({ ...fields, file: info.file }, 'permanently added host key to known_hosts');
       else if (info.outcome === 'unchecked') log.warn(fields, 'host key not checked (StrictHostKeyChecking=no)');
-      else log.debug({ ...fields, file: info.file, line: info.line }, 'host key matches known_hosts');
+      else if (info.outcome === 'known') log.debug({ ...fields, file: info.file, line: info.line }, 'host key matches known_hosts');
     },
     onWarning: (warning) => log.warn({ file: warning.file, line: warning.line }, `skipped a malformed known_hosts line: ${warning.reason}`),
     onCertificate: (info) =>
