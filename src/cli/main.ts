@@ -105,9 +105,6 @@ export async function toForwarderOptions(destinationText: string, options: CliOp
     environment,
   );
   for (const option of target.unsupported) {
-    if (option.key.toLowerCase() === 'proxycommand') {
-      throw new FtpfwdError('ERR_FTPFWD_CONFIG', `ProxyCommand (${option.file}${option.line ? `:${option.line}` : ''}) is not supported; use ProxyJump (-J) instead`);
-    }
     if (option.securityRelevant) {
       logger.warn({ option: option.key, value: option.value, file: option.file, line: option.line }, `ssh_config option ${option.key} is not supported and is ignored`);
     }
@@ -187,7 +184,7 @@ export async function run(argv: string[]): Promise<number> {
   if (inBackground) options.background = false;
   else if (options.background) return goToBackground(argv);
 
-  const environment: Environment = { localUser: userInfo().username, homeDir: homedir(), env: process.env };
+  const environment: Environment = { localUser: userInfo().username, homeDir: homedir(), env: process.env, commandEnv: commandEnvironment(process.env, options) };
   const readiness = new ReadinessFiles(options.readyFile, options.pidFile);
 
   let forwarder: Forwarder;

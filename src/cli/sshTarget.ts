@@ -26,6 +26,8 @@ export interface Environment {
   localUser: string;
   homeDir: string;
   env: Record<string, string | undefined>;
+  /** The environment of commands ftpfwd runs (ProxyCommand): `env` without ftpfwd's own secrets; default `env`. */
+  commandEnv?: NodeJS.ProcessEnv;
 }
 
 export interface ResolvedSshTarget {
@@ -52,10 +54,12 @@ export function parseOptionOverrides(entries: readonly string[]): Record<string,
   return overrides;
 }
 
-function hopFromConfig(resolved: ResolvedSshConfig, environment: Environment, explicitIdentityFiles: string[]): SshHopOptions {
+/** `viaProxyCommand`: the hop is the first of its chain, so a ProxyCommand of its own applies. */
+function hopFromConfig(resolved: ResolvedSshConfig, environment: Environment, explicitIdentityFiles: string[], viaProxyCommand: boolean): SshHopOptions {
   const { homeDir, env, localUser } = environment;
+  // IdentitiesOnly does not turn the agent off: it narrows its keys to the identity files.
   const agentSocket =
-    resolved.identitiesOnly === true || resolved.identityAgent === 'none'
+    resolved.identityAgent === 'none'
       ? undefined
       : resolved.identityAgent === undefined || resolved.identityAgent === 'SSH_AUTH_SOCK'
         ? env['SSH_AUTH_SOCK'] || undefined
@@ -69,6 +73,8 @@ function hopFromConfig(resolved: ResolvedSshConfig, environment: Environment, ex
     // OpenSSH adds its default keys only when no IdentityFile was given at all.
     useDefaultIdentities: explicitIdentityFiles.length === 0 && !resolved.identityFilesConfigured,
     agentSocket,
+    identitiesOnly: resolved.identitiesOnly ?? false,
+    certificateFiles: resolved.certificateFiles,
     authMethods: {
       publicKey: resolved.pubkeyAuthentication ?? true,
       keyboardInteractive: resolved.kbdInteractiveAuthentication ?? true,
@@ -85,6 +91,9 @@ function hopFromConfig(resolved: ResolvedSshConfig, environment: Environment, ex
     // must notice a dead link to reconnect, so ours default to 15 s.
     ...(resolved.serverAliveInterval === undefined ? {} : { keepaliveIntervalMs: resolved.serverAliveInterval * 1000 }),
     ...(resolved.serverAliveCountMax === undefined ? {} : { keepaliveCountMax: resolved.serverAliveCountMax }),
+    ...(viaProxyCommand && resolved.proxyCommand !== undefined
+      ? { proxyCommand: { command: resolved.proxyCommand, shell: env['SHELL'] || '/bin/sh', env: environment.commandEnv ?? env } }
+      : {}),
   };
 }
 
@@ -96,14 +105,19 @@ function hopFromConfig(resolved: ResolvedSshConfig, environment: Environment, ex
  */
 export function resolveSshTarget(config: ParsedSshConfig, commandLine: SshCommandLine, environment: Environment): ResolvedSshTarget {
   const context = { localUser: environment.localUser, homeDir: environment.homeDir, env: environment.env };
+  const overrides = parseOptionOverrides(commandLine.options);
+  if (commandLine.jump !== undefined && Object.entries(overrides).some(([key, value]) => key.toLowerCase() === 'proxycommand' && [value].flat()[0]!.toLowerCase() !== 'none')) {
+    throw new FtpfwdError('ERR_FTPFWD_USAGE', 'Cannot specify -J with ProxyCommand');
+  }
   const target = resolveHost(config, commandLine.destination.host, {
     ...context,
-    overrides: parseOptionOverrides(commandLine.options),
+    overrides,
     ...((commandLine.login ?? commandLine.destination.user) === undefined ? {} : { userOverride: commandLine.login ?? commandLine.destination.user }),
     ...((commandLine.port ?? commandLine.destination.port) === undefined ? {} : { portOverride: commandLine.port ?? commandLine.destination.port }),
   });
   const unsupported = [...target.unsupported];
-  const hop = hopFromConfig(target, environment, commandLine.identityFiles);
+  // -J replaces both ProxyJump and ProxyCommand, as in ssh.c.
+  const hop = hopFromConfig(target, environment, commandLine.identityFiles, commandLine.jump === undefined);
   const jumpHosts = resolveJumpChain(config, commandLine.jump ?? target.proxyJump, environment, unsupported, 0);
   return {
     ssh: {
@@ -134,9 +148,10 @@ function resolveJumpChain(config: ParsedSshConfig, proxyJump: string | undefined
       ...(destination.port === undefined ? {} : { portOverride: destination.port }),
     });
     unsupported.push(...resolved.unsupported);
-    // A jump host's own ProxyJump is reached first (only for the first entry, as ssh does).
-    if (chain.length === 0) chain.push(...resolveJumpChain(config, resolved.proxyJump, environment, unsupported, depth + 1));
-    chain.push(hopFromConfig(resolved, environment, []));
+    // A jump host's own ProxyJump (or ProxyCommand) is how it is reached, for the first entry only, as ssh does.
+    const first = chain.length === 0;
+    if (first) chain.push(...resolveJumpChain(config, resolved.proxyJump, environment, unsupported, depth + 1));
+    chain.push(hopFromConfig(resolved, environment, [], first));
   }
   return chain;
 }

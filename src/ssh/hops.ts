@@ -1,12 +1,14 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { FtpfwdError, isFtpfwdError } from '../errors.js';
-import { clampTimerMs } from '../timers.js';
-import type { Prompter, SshIdentity } from './authentication.js';
-import { createHostKeyVerifier, readKnownHostsFiles, type HostKeyAcceptedInfo, type StrictHostKeyCheckingSetting } from './hostKeyVerifier.js';
-import { defaultIdentityFiles, loadIdentity } from './identities.js';
-import { knownKeyTypesForHost, preferKnownHostKeyAlgorithms } from './knownHosts.js';
+import { errorMessage, FtpfwdError } from '../errors.js';
 import { formatHostPort } from '../net/addresses.js';
+import { clampTimerMs } from '../timers.js';
+import type { Prompter } from './authentication.js';
+import { describeCertificate } from './certificates.js';
+import { createHostKeyVerifier, readKnownHostsFiles, type HostKeyAcceptedInfo, type StrictHostKeyCheckingSetting } from './hostKeyVerifier.js';
+import { defaultIdentityFiles, loadCertificates, loadIdentities } from './identities.js';
+import { hostKeyAlgorithmsFor } from './knownHosts.js';
+import type { ProxyCommandOptions } from './proxyCommand.js';
 import { SshConnection, type SshConnectOptions } from './sshConnection.js';
 
 /** How to reach and log in to one SSH server: the target, or a jump host on the way. */
@@ -24,6 +26,10 @@ export interface SshHopOptions {
   passphrase?: string;
   /** ssh-agent socket path (SSH_AUTH_SOCK); no agent when absent. */
   agentSocket?: string;
+  /** IdentitiesOnly: use only the agent's keys that are also identity files (default false). */
+  identitiesOnly?: boolean;
+  /** CertificateFile: user certificates, offered first; when given, no `<identity>-cert.pub` is looked for. */
+  certificateFiles?: string[];
   /** Password for password and keyboard-interactive authentication; without it, `prompt` is asked. */
   password?: string;
   /** Which methods may be used (ssh_config's *Authentication options); all by default. */
@@ -34,6 +40,12 @@ export interface SshHopOptions {
   connectTimeoutMs?: number;
   keepaliveIntervalMs?: number;
   keepaliveCountMax?: number;
+  /**
+   * Reach this host through a command (ssh_config ProxyCommand) instead of
+   * TCP; only the first hop of a chain can be, the others are reached
+   * through the hop before them.
+   */
+  proxyCommand?: ProxyCommandOptions;
 }
 
 export interface HopContext {
@@ -46,7 +58,6 @@ export interface HopContext {
 /** ssh2's own default order of host key algorithms. */
 const HOST_KEY_ALGORITHMS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
 
-const PASSPHRASE_ATTEMPTS = 3;
 /** ConnectTimeout=0 means no limit of our own for TCP; a channel open still gets this one. */
 const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
 
@@ -61,12 +72,17 @@ export function describeHop(hop: SshHopOptions): string {
 export async function prepareHop(hop: SshHopOptions, context: HopContext): Promise<Omit<SshConnectOptions, 'transport'>> {
   const port = hop.port ?? 22;
   const target = describeHop(hop);
+  const unlock = { ...(hop.passphrase === undefined ? {} : { passphrase: hop.passphrase }), ...(context.prompt === undefined ? {} : { prompt: context.prompt }), log: context.log };
+  const certificateFiles = hop.certificateFiles ?? [];
+  // ssh.c: each identity's -cert.pub is looked for only when no CertificateFile is given.
+  const withCertificates = { certificates: certificateFiles.length === 0 };
   const identities = [
-    ...(await loadIdentityFiles(hop.identityFiles ?? [], { explicit: true, mayPrompt: true }, hop, context)),
-    ...(await loadIdentityFiles(hop.optionalIdentityFiles ?? [], { explicit: false, mayPrompt: true }, hop, context)),
+    ...(await loadIdentities(hop.identityFiles ?? [], { explicit: true, mayPrompt: true }, unlock, withCertificates)),
+    ...(await loadIdentities(hop.optionalIdentityFiles ?? [], { explicit: false, mayPrompt: true }, unlock, withCertificates)),
     // Default keys are not worth a prompt at start-up: an agent usually holds them.
-    ...(hop.useDefaultIdentities ?? true ? await loadIdentityFiles(defaultIdentityFiles(context.homeDir), { explicit: false, mayPrompt: false }, hop, context) : []),
+    ...(hop.useDefaultIdentities ?? true ? await loadIdentities(defaultIdentityFiles(context.homeDir), { explicit: false, mayPrompt: false }, unlock, withCertificates) : []),
   ];
+  const certificates = await loadCertificates(certificateFiles, context.log);
   const knownHostsFiles = hop.knownHostsFiles ?? [join(context.homeDir, '.ssh', 'known_hosts')];
   const known = await readKnownHostsFiles(knownHostsFiles);
   const { log } = context;
@@ -80,9 +96,11 @@ export async function prepareHop(hop: SshHopOptions, context: HopContext): Promi
       const fields = { host: info.lookupName, keyType: info.keyType, fingerprint: info.fingerprint };
       if (info.outcome === 'added') log.warn({ ...fields, file: info.file }, 'permanently added host key to known_hosts');
       else if (info.outcome === 'unchecked') log.warn(fields, 'host key not checked (StrictHostKeyChecking=no)');
-      else log.debug({ ...fields, file: info.file, line: info.line }, 'host key matches known_hosts');
+      else if (info.outcome === 'known') log.debug({ ...fields, file: info.file, line: info.line }, 'host key matches known_hosts');
     },
     onWarning: (warning) => log.warn({ file: warning.file, line: warning.line }, `skipped a malformed known_hosts line: ${warning.reason}`),
+    onCertificate: (info) =>
+      log.info({ host: info.lookupName, ...describeCertificate(info.certificate), ca: info.caFingerprint, file: info.file, line: info.line }, 'host certificate accepted'),
   });
   const methods = hop.authMethods ?? {};
   return {
@@ -91,7 +109,9 @@ export async function prepareHop(hop: SshHopOptions, context: HopContext): Promi
     auth: {
       username: hop.username,
       identities,
+      certificates,
       agentSocket: hop.agentSocket,
+      identitiesOnly: hop.identitiesOnly ?? false,
       publicKey: methods.publicKey ?? true,
       keyboardInteractive: methods.keyboardInteractive ?? true,
       password: methods.password ?? true,
@@ -103,61 +123,14 @@ export async function prepareHop(hop: SshHopOptions, context: HopContext): Promi
     hostKeyVerifier: verifier,
     // Ask for the key type already on record, as OpenSSH does, so that a
     // server with several host keys is checked against the one we know.
-    hostKeyAlgorithms: preferKnownHostKeyAlgorithms(HOST_KEY_ALGORITHMS, knownKeyTypesForHost(known.entries, hop.host, port)),
+    // A certificate is asked for first when a @cert-authority line covers the host.
+    hostKeyAlgorithms: hostKeyAlgorithmsFor(known.entries, hop.host, port, HOST_KEY_ALGORITHMS),
     // ssh_config allows times up to INT_MAX seconds; a Node timer holds far less.
     connectTimeoutMs: clampTimerMs(hop.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS),
     keepaliveIntervalMs: clampTimerMs(hop.keepaliveIntervalMs ?? 15_000),
     keepaliveCountMax: hop.keepaliveCountMax ?? 3,
+    ...(hop.proxyCommand === undefined ? {} : { proxyCommand: hop.proxyCommand }),
   };
-}
-
-interface IdentityPolicy {
-  /** Named by the user: missing or locked is an error, not a skip. */
-  explicit: boolean;
-  mayPrompt: boolean;
-}
-
-async function loadIdentityFiles(paths: readonly string[], policy: IdentityPolicy, hop: SshHopOptions, context: HopContext): Promise<SshIdentity[]> {
-  const identities: SshIdentity[] = [];
-  for (const path of paths) {
-    const identity = await loadWithPassphrase(path, policy, hop, context);
-    if (identity) identities.push(identity);
-  }
-  return identities;
-}
-
-/**
- * Loads one key, asking for its passphrase when it is encrypted and none
- * was given. Default keys that are missing or cannot be unlocked are
- * passed over (an agent may hold them); named ones are errors.
- */
-async function loadWithPassphrase(path: string, policy: IdentityPolicy, hop: SshHopOptions, context: HopContext): Promise<SshIdentity | null> {
-  const { explicit } = policy;
-  let passphrase = hop.passphrase;
-  for (let attempt = 0; ; attempt += 1) {
-    try {
-      const identity = await loadIdentity(path, { passphrase });
-      return { source: identity.path, key: identity.key };
-    } catch (error) {
-      if (!isFtpfwdError(error)) throw error;
-      if (error.code === 'ERR_FTPFWD_CONFIG' && error.details['reason'] === 'not-found' && !explicit) return null;
-      if (error.code !== 'ERR_FTPFWD_AUTH') throw error;
-      const canAsk = policy.mayPrompt && context.prompt !== undefined && attempt < PASSPHRASE_ATTEMPTS;
-      if (!canAsk) {
-        if (!explicit) {
-          context.log.debug({ path }, 'skipping encrypted default identity: no passphrase');
-          return null;
-        }
-        throw error;
-      }
-      const answers = await context.prompt!({ name: '', instructions: '', prompts: [{ prompt: `Enter passphrase for key '${path}': `, echo: false }] });
-      if (!answers || answers[0] === undefined) {
-        if (!explicit) return null;
-        throw error;
-      }
-      passphrase = answers[0];
-    }
-  }
 }
 
 /**
@@ -173,10 +146,11 @@ export async function connectThroughHops(hops: Array<Omit<SshConnectOptions, 'tr
       const previous = opened.at(-1);
       const transport = previous
         ? await previous.openDirectTcpip({ host: '127.0.0.1', port: 0 }, hop.host, hop.port, hop.connectTimeoutMs > 0 ? hop.connectTimeoutMs : DEFAULT_CONNECT_TIMEOUT_MS).catch((error: unknown) => {
-            throw new FtpfwdError('ERR_FTPFWD_CONNECT', `jump host could not reach ${formatHostPort(hop.host, hop.port)}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+            throw new FtpfwdError('ERR_FTPFWD_CONNECT', `jump host could not reach ${formatHostPort(hop.host, hop.port)}: ${errorMessage(error)}`, { cause: error });
           })
         : undefined;
       const connection = await SshConnection.connect({ ...hop, ...(transport ? { transport } : {}) }, log.child({ hop: index + 1 }));
+      log.debug({ hop: index + 1, via: transport ? 'jump host' : hop.proxyCommand ? 'ProxyCommand' : 'TCP' }, 'SSH hop transport');
       log.debug({ hop: index + 1, host: formatHostPort(hop.host, hop.port) }, 'SSH hop connected');
       opened.push(connection);
     }

@@ -4,10 +4,11 @@
  * checkHostKey() in knownHosts.ts; this module reads the files, appends new
  * keys under accept-new, and turns refusals into FtpfwdErrors.
  */
-import { mkdir, open, readFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { HostVerifier, VerifyCallback } from 'ssh2';
-import { FtpfwdError, isFtpfwdError } from '../errors.js';
+import { errorCode, errorMessage, FtpfwdError, isFtpfwdError } from '../errors.js';
+import type { OpenSshCertificate } from './certificates.js';
 import {
   checkHostKey,
   formatKnownHostsLine,
@@ -71,11 +72,12 @@ export interface HostKeyAcceptedInfo {
   keyType: string;
   fingerprint: string;
   /**
-   * 'known': the key is on record at file:line. 'added': it was unknown and
-   * has been appended to file (accept-new). 'unchecked': it is not on record
-   * and was accepted because checking is off.
+   * 'known': the key is on record at file:line. 'certificate': it is a host
+   * certificate from the CA at file:line. 'added': it was unknown and has
+   * been appended to file (accept-new). 'unchecked': it is not on record and
+   * was accepted because checking is off.
    */
-  outcome: 'known' | 'added' | 'unchecked';
+  outcome: 'known' | 'certificate' | 'added' | 'unchecked';
   file?: string;
   line?: number;
 }
@@ -91,6 +93,17 @@ export interface HostKeyVerifierOptions {
   onAccepted?(info: HostKeyAcceptedInfo): void;
   /** Called for each malformed known_hosts line that was skipped. */
   onWarning?(warning: KnownHostsWarning): void;
+  /** Called with the host certificate that was accepted, before onAccepted. */
+  onCertificate?(info: HostCertificateInfo): void;
+}
+
+export interface HostCertificateInfo {
+  lookupName: string;
+  certificate: OpenSshCertificate;
+  caFingerprint: string;
+  /** Where the @cert-authority line is. */
+  file: string;
+  line: number;
 }
 
 export interface HostKeyVerifier {
@@ -107,7 +120,7 @@ export async function readKnownHostsFiles(files: readonly string[]): Promise<Par
       text = await readFile(file, 'utf8');
     } catch (error) {
       if (isMissingFileError(error)) continue;
-      throw new FtpfwdError('ERR_FTPFWD_CONFIG', `cannot read known_hosts file ${file}: ${describeError(error)}`, {
+      throw new FtpfwdError('ERR_FTPFWD_CONFIG', `cannot read known_hosts file ${file}: ${errorMessage(error)}`, {
         cause: error,
         details: { file },
       });
@@ -145,12 +158,19 @@ export function createHostKeyVerifier(options: HostKeyVerifierOptions): HostKeyV
         accepted('known', result.entry.file, result.entry.line);
         return;
 
-      case 'revoked':
+      case 'certificate':
+        options.onCertificate?.({ lookupName, certificate: result.certificate, caFingerprint: sha256Fingerprint(result.certificate.signatureKey), file: result.entry.file, line: result.entry.line });
+        accepted('certificate', result.entry.file, result.entry.line);
+        return;
+
+      case 'revoked': {
+        const what = result.what === 'CA' ? `the CA of its certificate (${sha256Fingerprint(result.entry.keyBlob)})` : result.what === 'certified key' ? 'the key of its certificate' : 'it';
         throw new FtpfwdError(
           'ERR_FTPFWD_HOST_KEY_REVOKED',
-          `host key for ${lookupName} (${presented}) is marked @revoked at ${where(result.entry)}`,
+          `host key for ${lookupName} (${presented}) is refused: ${what} is marked @revoked at ${where(result.entry)}`,
           { details: { ...details, file: result.entry.file, line: result.entry.line } },
         );
+      }
 
       case 'changed': {
         // Refused under every setting, 'no' included. OpenSSH with 'no' would
@@ -173,7 +193,21 @@ export function createHostKeyVerifier(options: HostKeyVerifierOptions): HostKeyV
         );
       }
 
-      case 'cert-authority-unsupported':
+      case 'certificate-invalid': {
+        if (strict === 'no') {
+          accepted('unchecked');
+          return;
+        }
+        const { certificate, entry } = result;
+        throw new FtpfwdError(
+          'ERR_FTPFWD_HOST_KEY_UNKNOWN',
+          `host certificate for ${lookupName} (ID "${certificate.keyId}", CA ${sha256Fingerprint(certificate.signatureKey)}) is refused: ` +
+            `${result.reason}${entry === undefined ? '' : ` (CA at ${where(entry)})`}`,
+          { details: { ...details, keyId: certificate.keyId, reason: result.reason, ...(entry === undefined ? {} : { file: entry.file, line: entry.line }) } },
+        );
+      }
+
+      case 'certificate-expected':
         if (strict === 'no') {
           accepted('unchecked');
           return;
@@ -183,8 +217,8 @@ export function createHostKeyVerifier(options: HostKeyVerifierOptions): HostKeyV
         throw new FtpfwdError(
           'ERR_FTPFWD_HOST_KEY_UNKNOWN',
           `host key for ${lookupName} (${presented}) is a plain key but ${where(result.entry)} expects ` +
-            `a certificate from a @cert-authority, which ftpfwd cannot check; ` +
-            `add the host's plain key to ${addTarget ?? 'a known_hosts file'}`,
+            `a certificate from a @cert-authority; add the host's plain key to ${addTarget ?? 'a known_hosts file'} ` +
+            `if it is genuine`,
           { details: { ...details, file: result.entry.file, line: result.entry.line } },
         );
 
@@ -193,23 +227,9 @@ export function createHostKeyVerifier(options: HostKeyVerifierOptions): HostKeyV
           accepted('unchecked');
           return;
         }
-        const other = result.otherKeys[0];
-        if (other !== undefined) {
-          // Refused under accept-new too, which is stricter than the plain
-          // "unknown" case: a server that offers a new key type while another
-          // is on record may be an impostor avoiding the type it cannot forge.
-          // (OpenSSH itself reports such a key as changed.)
-          throw new FtpfwdError(
-            'ERR_FTPFWD_HOST_KEY_UNKNOWN',
-            `host key for ${lookupName} is not known (${presented}) and a key of another type is on ` +
-              `record (${other.keyType} at ${where(other)}); if the new key is genuine, ` +
-              `add it to ${addTarget ?? 'a known_hosts file'} by hand`,
-            { details: { ...details, file: other.file, line: other.line } },
-          );
-        }
         if (strict === 'accept-new' && addTarget !== undefined) {
-          await addHostKey(addTarget, formatKnownHostsLine(host, port, keyBlob, { hashed: options.hashKnownHosts }));
-          accepted('added', addTarget);
+          const added = await addHostKey(addTarget, host, port, keyBlob, formatKnownHostsLine(host, port, keyBlob, { hashed: options.hashKnownHosts }));
+          accepted(added ? 'added' : 'known', addTarget);
           return;
         }
         throw new FtpfwdError(
@@ -248,7 +268,7 @@ export function toSsh2HostVerifier(verifier: HostKeyVerifier, onError: (error: F
         refuse(
           isFtpfwdError(error)
             ? error
-            : new FtpfwdError('ERR_FTPFWD_SSH', `host key verification failed: ${describeError(error)}`, {
+            : new FtpfwdError('ERR_FTPFWD_SSH', `host key verification failed: ${errorMessage(error)}`, {
                 cause: error,
               }),
         );
@@ -265,30 +285,75 @@ export function toSsh2HostVerifier(verifier: HostKeyVerifier, onError: (error: F
   };
 }
 
-/** Appends one line with a single write, creating the directory (0700) and file (0600) if needed. */
-async function addHostKey(file: string, line: string): Promise<void> {
+/** How long to wait for another process's lock on a known_hosts file, and when a lock is stale. */
+const LOCK_WAIT_MS = 5_000;
+const LOCK_STALE_MS = 30_000;
+
+/**
+ * Appends one line to a known_hosts file, unless the key is there already:
+ * under a lock file (`<file>.lock`, created exclusively), so that two
+ * accept-new runs at once add one line, and with a single write of the
+ * whole line (O_APPEND), so that no reader sees half of one. Creates the
+ * directory (0700) and file (0600) if needed. Returns whether it appended.
+ */
+async function addHostKey(file: string, host: string, port: number, keyBlob: Buffer, line: string): Promise<boolean> {
   try {
     await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-    const handle = await open(file, 'a+', 0o600);
+    const release = await lockFile(`${file}.lock`);
     try {
-      const { size } = await handle.stat();
-      let separator = '';
-      if (size > 0) {
-        const last = Buffer.alloc(1);
-        await handle.read(last, 0, 1, size - 1);
-        if (last[0] !== 0x0a) separator = '\n';
+      const current = await readKnownHostsFiles([file]);
+      if (checkHostKey(current.entries, host, port, keyBlob).kind === 'match') return false;
+      const handle = await open(file, 'a+', 0o600);
+      try {
+        const { size } = await handle.stat();
+        let separator = '';
+        if (size > 0) {
+          const last = Buffer.alloc(1);
+          await handle.read(last, 0, 1, size - 1);
+          if (last[0] !== 0x0a) separator = '\n';
+        }
+        const data = Buffer.from(`${separator}${line}\n`, 'utf8');
+        const { bytesWritten } = await handle.write(data, 0, data.length);
+        if (bytesWritten !== data.length) throw new Error(`short write (${bytesWritten} of ${data.length} bytes)`);
+        await handle.sync();
+      } finally {
+        await handle.close();
       }
-      const data = Buffer.from(`${separator}${line}\n`, 'utf8');
-      const { bytesWritten } = await handle.write(data, 0, data.length);
-      if (bytesWritten !== data.length) throw new Error(`short write (${bytesWritten} of ${data.length} bytes)`);
+      return true;
     } finally {
-      await handle.close();
+      await release();
     }
   } catch (error) {
-    throw new FtpfwdError('ERR_FTPFWD_CONFIG', `cannot add the host key to ${file}: ${describeError(error)}`, {
+    throw new FtpfwdError('ERR_FTPFWD_CONFIG', `cannot add the host key to ${file}: ${errorMessage(error)}`, {
       cause: error,
       details: { file },
     });
+  }
+}
+
+/**
+ * Takes an exclusive lock file, waiting (bounded) while another process
+ * holds it; a lock older than LOCK_STALE_MS is left from a crash and taken
+ * over. Returns the function that releases it.
+ */
+async function lockFile(path: string): Promise<() => Promise<void>> {
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      const handle = await open(path, 'wx', 0o600);
+      await handle.writeFile(`${process.pid}\n`);
+      await handle.close();
+      return () => rm(path, { force: true });
+    } catch (error) {
+      if (errorCode(error) !== 'EEXIST') throw error;
+      const age = await stat(path).then((info) => Date.now() - info.mtimeMs, () => 0);
+      if (age > LOCK_STALE_MS) {
+        await rm(path, { force: true });
+        continue;
+      }
+      if (Date.now() >= deadline) throw new Error(`${path} is held by another process`, { cause: error });
+      await new Promise((resolve) => setTimeout(resolve, Math.min(20 * 2 ** Math.min(attempt, 4), 250)));
+    }
   }
 }
 
@@ -299,13 +364,4 @@ function where(entry: KnownHostsEntry): string {
 function isMissingFileError(error: unknown): boolean {
   const code = errorCode(error);
   return code === 'ENOENT' || code === 'ENOTDIR';
-}
-
-function errorCode(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;
-  return typeof error.code === 'string' ? error.code : undefined;
-}
-
-function describeError(error: unknown): string {
-  return errorCode(error) ?? (error instanceof Error ? error.message : String(error));
 }

@@ -5,8 +5,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Logger } from 'pino';
 import ssh2, { type ParsedKey } from 'ssh2';
-import { FtpfwdError } from '../errors.js';
+import { errorCode, errorMessage, FtpfwdError, isFtpfwdError } from '../errors.js';
+import type { Prompter, SshIdentity } from './authentication.js';
+import { isCertificateType, parseCertificate } from './certificates.js';
+import { keyTypeOfBlob } from './knownHosts.js';
 
 /**
  * OpenSSH 9's default identity files, in the order `ssh -G` lists them
@@ -26,11 +30,6 @@ export interface LoadedIdentity {
 
 export interface LoadIdentityOptions {
   passphrase?: string | Buffer;
-}
-
-export interface LoadIdentitiesOptions extends LoadIdentityOptions {
-  /** True for files the user named; false for defaultIdentityFiles(). */
-  explicit: boolean;
 }
 
 /** `<homeDir>/.ssh/id_*` for each default identity ssh2 supports, in OpenSSH's order. */
@@ -84,28 +83,128 @@ export async function loadIdentity(path: string, options: LoadIdentityOptions = 
   return { path, key: parsed, publicKeyBlob: parsed.getPublicSSH() };
 }
 
+/** How to unlock encrypted keys: a passphrase given beforehand, else a person at a prompt. */
+export interface Unlock {
+  passphrase?: string;
+  prompt?: Prompter;
+  log: Logger;
+}
+
+const PASSPHRASE_ATTEMPTS = 3;
+
+export interface IdentityPolicy {
+  /** Named by the user: missing or locked is an error, not a skip. */
+  explicit: boolean;
+  mayPrompt: boolean;
+}
+
 /**
- * Loads several identity files in order. A missing default file is skipped
- * silently, as OpenSSH does. A missing explicit file is an error: OpenSSH
- * only warns and carries on, but a key the user asked for that cannot be
- * used is almost always a typo, and failing early says so plainly.
+ * Loads identity files in order, as OpenSSH's load_public_identity_files()
+ * lists them. A missing default or configured file is passed over; a
+ * missing file the user named (-i) is an error: OpenSSH only warns and
+ * carries on, but a key the user asked for that cannot be used is almost
+ * always a typo, and failing early says so. A private key that cannot be
+ * used (missing, or locked with nobody to ask) still counts by its public
+ * half (`file.pub`, or the file itself when it is one): an agent may hold
+ * it. With `certificates`, each key's `file-cert.pub` follows it.
  */
-export async function loadIdentities(
-  paths: readonly string[],
-  options: LoadIdentitiesOptions,
-): Promise<LoadedIdentity[]> {
-  const identities: LoadedIdentity[] = [];
+export async function loadIdentities(paths: readonly string[], policy: IdentityPolicy, unlock: Unlock, options: { certificates?: boolean } = {}): Promise<SshIdentity[]> {
+  const identities: SshIdentity[] = [];
   for (const path of paths) {
-    try {
-      identities.push(await loadIdentity(path, { passphrase: options.passphrase }));
-    } catch (error) {
-      // A default key that is missing, or encrypted with no passphrase given,
-      // is passed over as OpenSSH does when an agent or another key may work.
-      if (!options.explicit && error instanceof FtpfwdError && (error.details['reason'] === 'not-found' || error.code === 'ERR_FTPFWD_AUTH')) continue;
-      throw error;
+    const identity = (await loadWithPassphrase(path, policy, unlock)) ?? (await readPublicHalf(path, unlock.log));
+    if (identity) identities.push(identity);
+    if (options.certificates === true) {
+      const certificate = await readUserCertificate(`${path}-cert.pub`, unlock.log);
+      if (certificate) identities.push(certificate);
     }
   }
   return identities;
+}
+
+/** CertificateFile: user certificates, each signed with whichever identity holds its key. */
+export async function loadCertificates(paths: readonly string[], log: Logger): Promise<SshIdentity[]> {
+  const certificates: SshIdentity[] = [];
+  for (const path of paths) {
+    const certificate = await readUserCertificate(path, log);
+    if (certificate) certificates.push(certificate);
+  }
+  return certificates;
+}
+
+/** One `type base64 [comment]` line: the blob, if the file holds a public key or certificate of its stated type. */
+async function readPublicKeyLine(path: string): Promise<Buffer | null> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return null;
+  }
+  const [type, base64] = text.trim().split(/\s+/);
+  if (type === undefined || base64 === undefined || !/^[A-Za-z0-9+/]+={0,2}$/.test(base64)) return null;
+  const blob = Buffer.from(base64, 'base64');
+  return keyTypeOfBlob(blob) === type ? blob : null;
+}
+
+async function readPublicHalf(path: string, log: Logger): Promise<SshIdentity | null> {
+  for (const candidate of [`${path}.pub`, path]) {
+    const blob = await readPublicKeyLine(candidate);
+    if (blob === null || isCertificateType(keyTypeOfBlob(blob))) continue;
+    log.debug({ path: candidate }, 'identity: public key only (the private key may be in the agent)');
+    return { kind: 'key', source: path, publicKeyBlob: blob };
+  }
+  return null;
+}
+
+async function readUserCertificate(path: string, log: Logger): Promise<SshIdentity | null> {
+  const blob = await readPublicKeyLine(path);
+  if (blob === null) return null;
+  try {
+    const certificate = parseCertificate(blob);
+    if (certificate.certType !== 'user') {
+      log.debug({ path }, 'ignoring a certificate that is not a user certificate');
+      return null;
+    }
+    return { kind: 'certificate', source: path, blob, certificate };
+  } catch (error) {
+    log.debug({ path, reason: errorMessage(error) }, 'ignoring a file that is not a certificate');
+    return null;
+  }
+}
+
+/**
+ * Loads one private key, asking for its passphrase when it is encrypted and
+ * none was given. Default keys that are missing or cannot be unlocked are
+ * passed over (null; an agent may hold them); named ones are errors. A
+ * public key given as an identity is passed over too, for its public half.
+ */
+async function loadWithPassphrase(path: string, policy: IdentityPolicy, unlock: Unlock): Promise<SshIdentity | null> {
+  const { explicit } = policy;
+  let passphrase = unlock.passphrase;
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      const identity = await loadIdentity(path, { passphrase });
+      return { kind: 'key', source: identity.path, publicKeyBlob: identity.publicKeyBlob, key: identity.key };
+    } catch (error) {
+      if (!isFtpfwdError(error)) throw error;
+      if (error.code === 'ERR_FTPFWD_CONFIG' && error.details['reason'] === 'not-found' && !explicit) return null;
+      if (error.code === 'ERR_FTPFWD_CONFIG' && error.details['reason'] === 'not-private') return null;
+      if (error.code !== 'ERR_FTPFWD_AUTH') throw error;
+      const canAsk = policy.mayPrompt && unlock.prompt !== undefined && attempt < PASSPHRASE_ATTEMPTS;
+      if (!canAsk) {
+        if (!explicit) {
+          unlock.log.debug({ path }, 'skipping encrypted default identity: no passphrase');
+          return null;
+        }
+        throw error;
+      }
+      const answers = await unlock.prompt!({ name: '', instructions: '', prompts: [{ prompt: `Enter passphrase for key '${path}': `, echo: false }] });
+      if (!answers || answers[0] === undefined) {
+        if (!explicit) return null;
+        throw error;
+      }
+      passphrase = answers[0];
+    }
+  }
 }
 
 const OPENSSH_KEY = /-----BEGIN OPENSSH PRIVATE KEY-----\r?\n([\s\S]+?)\r?\n-----END OPENSSH PRIVATE KEY-----/;
@@ -130,7 +229,3 @@ function isEncryptedPrivateKey(data: Buffer): boolean {
   return false;
 }
 
-function errorCode(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;
-  return typeof error.code === 'string' ? error.code : undefined;
-}

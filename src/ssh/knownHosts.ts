@@ -13,6 +13,7 @@
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { FtpfwdError } from '../errors.js';
+import { checkHostCertificate, HOST_CERTIFICATE_ALGORITHMS, isCertificateType, parseCertificate, type OpenSshCertificate } from './certificates.js';
 import { matchSshPattern } from './patterns.js';
 
 export type KnownHostsMarker = 'none' | 'revoked' | 'cert-authority';
@@ -54,21 +55,32 @@ export interface ParsedKnownHosts {
 
 export type HostKeyCheckResult =
   | { kind: 'match'; entry: KnownHostsEntry }
+  /** A host certificate, valid now for this host, signed by the CA of a `@cert-authority` entry. */
+  | { kind: 'certificate'; entry: KnownHostsEntry; certificate: OpenSshCertificate }
+  /** No entry for this host holds a key (nor, for a certificate, its CA). */
+  | { kind: 'unknown' }
   /**
-   * No entry for this host has the presented key or its key type.
-   * `otherKeys` lists the host's entries with keys of other types, if any.
+   * The host is known with other keys, none of them the presented one: of
+   * the same type, or only of other types (OpenSSH calls both a change).
+   * `entry` is one of the same type if there is one.
    */
-  | { kind: 'unknown'; otherKeys: KnownHostsEntry[] }
-  /** The host is known with a different key of the same key type. */
   | { kind: 'changed'; entry: KnownHostsEntry }
-  /** A `@revoked` entry for this host holds exactly the presented key. */
-  | { kind: 'revoked'; entry: KnownHostsEntry }
   /**
-   * The host is covered by a `@cert-authority` line, so it is expected to
-   * present a certificate, which ssh2 cannot verify, and no plain entry
-   * decides the case.
+   * A `@revoked` entry for this host holds the presented key, or, for a
+   * certificate, its certified key or its CA (`what` says which).
    */
-  | { kind: 'cert-authority-unsupported'; entry: KnownHostsEntry };
+  | { kind: 'revoked'; entry: KnownHostsEntry; what: 'key' | 'certified key' | 'CA' }
+  /**
+   * A `@cert-authority` entry covers the host, but the server presented a
+   * plain key that no plain entry decides.
+   */
+  | { kind: 'certificate-expected'; entry: KnownHostsEntry }
+  /**
+   * A certificate that must be refused: `reason` says why (its CA is not
+   * one the host's `@cert-authority` entries name, it expired, names other
+   * hosts, ...); `entry` is the `@cert-authority` line, when one names its CA.
+   */
+  | { kind: 'certificate-invalid'; reason: string; entry?: KnownHostsEntry; certificate: OpenSshCertificate };
 
 const DEFAULT_SSH_PORT = 22;
 const HASH_MAGIC = '|1|';
@@ -194,41 +206,69 @@ export function entryMatchesHost(entry: KnownHostsEntry, lookupName: string): bo
 
 /**
  * Decides whether `keyBlob` is the right host key for host:port, with
- * OpenSSH's precedence:
- *  1. a `@revoked` entry holding this key refuses it, whatever else is listed;
- *  2. any plain entry holding this key accepts it (a host may have several);
- *  3. a plain entry with another key of the same type means the key changed;
- *  4. a `@cert-authority` entry means a certificate was expected;
- *  5. otherwise the key is unknown; entries with keys of other types are
- *     reported in `otherKeys` but do not count as a change. (OpenSSH 9's
- *     ssh does report a change there; callers that add keys automatically
- *     should refuse when `otherKeys` is not empty, as hostKeyVerifier does.)
+ * OpenSSH's precedence (hostfile.c check_hostkeys_by_key_or_type(),
+ * sshconnect.c check_host_key()):
+ *  1. a `@revoked` entry holding this key (or a certificate's key or CA)
+ *     refuses it, whatever else is listed;
+ *  2. a certificate signed by the CA of a `@cert-authority` entry for the
+ *     host is accepted if it is valid now for `host` (checkHostCertificate);
+ *     otherwise its certified key is checked as a plain key, as ssh retries;
+ *  3. any plain entry holding this key accepts it (a host may have several);
+ *  4. plain entries with other keys mean the key changed, whatever their
+ *     type: a server offering a type not on record may be avoiding the one
+ *     it cannot forge;
+ *  5. a `@cert-authority` entry means a certificate was expected;
+ *  6. otherwise the key is unknown.
  */
 export function checkHostKey(
   entries: readonly KnownHostsEntry[],
   host: string,
   port: number,
   keyBlob: Buffer,
+  now: Date = new Date(),
 ): HostKeyCheckResult {
   const keyType = keyTypeOfBlob(keyBlob);
   if (keyType === undefined) throw new FtpfwdError('ERR_FTPFWD_SSH', 'server sent a malformed host key');
   const lookupName = hostKeyLookupName(host, port);
   const forHost = entries.filter((entry) => entryMatchesHost(entry, lookupName));
+  const revokedFor = (blob: Buffer): KnownHostsEntry | undefined => forHost.find((entry) => entry.marker === 'revoked' && entry.keyBlob.equals(blob));
 
-  const revoked = forHost.find((entry) => entry.marker === 'revoked' && entry.keyBlob.equals(keyBlob));
-  if (revoked !== undefined) return { kind: 'revoked', entry: revoked };
+  let plainKey = keyBlob;
+  let refusedCertificate: Extract<HostKeyCheckResult, { kind: 'certificate-invalid' }> | undefined;
+  if (isCertificateType(keyType)) {
+    let certificate: OpenSshCertificate;
+    try {
+      certificate = parseCertificate(keyBlob);
+    } catch (error) {
+      throw new FtpfwdError('ERR_FTPFWD_SSH', `server sent a malformed host certificate: ${(error as Error).message}`, { cause: error });
+    }
+    const revokedKey = revokedFor(certificate.publicKeyBlob);
+    if (revokedKey !== undefined) return { kind: 'revoked', entry: revokedKey, what: 'certified key' };
+    const revokedCa = revokedFor(certificate.signatureKey);
+    if (revokedCa !== undefined) return { kind: 'revoked', entry: revokedCa, what: 'CA' };
+    const authority = forHost.find((entry) => entry.marker === 'cert-authority' && entry.keyBlob.equals(certificate.signatureKey));
+    const reason = authority === undefined ? 'its CA is not one a @cert-authority line for this host names' : checkHostCertificate(certificate, host, now);
+    if (authority !== undefined && reason === null) return { kind: 'certificate', entry: authority, certificate };
+    refusedCertificate = { kind: 'certificate-invalid', reason: reason!, certificate, ...(authority === undefined ? {} : { entry: authority }) };
+    plainKey = certificate.publicKeyBlob;
+  } else {
+    const revoked = revokedFor(keyBlob);
+    if (revoked !== undefined) return { kind: 'revoked', entry: revoked, what: 'key' };
+  }
 
   const plain = forHost.filter((entry) => entry.marker === 'none');
-  const same = plain.find((entry) => entry.keyBlob.equals(keyBlob));
+  const same = plain.find((entry) => entry.keyBlob.equals(plainKey));
   if (same !== undefined) return { kind: 'match', entry: same };
+  if (refusedCertificate !== undefined) return refusedCertificate;
 
-  const changed = plain.find((entry) => entry.keyType === keyType);
+  const plainType = keyTypeOfBlob(plainKey);
+  const changed = plain.find((entry) => entry.keyType === plainType) ?? plain[0];
   if (changed !== undefined) return { kind: 'changed', entry: changed };
 
   const authority = forHost.find((entry) => entry.marker === 'cert-authority');
-  if (authority !== undefined) return { kind: 'cert-authority-unsupported', entry: authority };
+  if (authority !== undefined) return { kind: 'certificate-expected', entry: authority };
 
-  return { kind: 'unknown', otherKeys: plain };
+  return { kind: 'unknown' };
 }
 
 /** Key types of the plain entries known for host:port, in file order, without repeats. */
@@ -292,4 +332,17 @@ export function formatKnownHostsLine(
     hostField = `${HASH_MAGIC}${salt.toString('base64')}|${hash.toString('base64')}`;
   }
   return `${hostField} ${keyType} ${keyBlob.toString('base64')}`;
+}
+
+/**
+ * The host key algorithms to offer host:port, as sshconnect2.c
+ * order_hostkeyalgs() orders them: when a `@cert-authority` entry covers the
+ * host, certificates first (only then, since only then can one be checked);
+ * then the types on record; then the rest.
+ */
+export function hostKeyAlgorithmsFor(entries: readonly KnownHostsEntry[], host: string, port: number, algorithms: readonly string[]): string[] {
+  const lookupName = hostKeyLookupName(host, port);
+  const authority = entries.some((entry) => entry.marker === 'cert-authority' && entryMatchesHost(entry, lookupName));
+  const plain = preferKnownHostKeyAlgorithms(algorithms, knownKeyTypesForHost(entries, host, port));
+  return authority ? [...HOST_CERTIFICATE_ALGORITHMS, ...plain] : plain;
 }

@@ -1,8 +1,9 @@
 import { connect as connectTcp, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Client, type ClientChannel, type ServerHostKeyAlgorithm, type TcpConnectionDetails } from 'ssh2';
-import { createAuthHandler, type AuthOptions } from './authentication.js';
+import { createAuthHandler, type AuthOptions, type AuthProgress } from './authentication.js';
 import { toSsh2HostVerifier, type HostKeyVerifier } from './hostKeyVerifier.js';
+import { ProxyCommandTransport, type ProxyCommandOptions } from './proxyCommand.js';
 import type { Logger } from 'pino';
 import { FtpfwdError } from '../errors.js';
 import { formatHostPort } from '../net/addresses.js';
@@ -21,6 +22,8 @@ export interface SshConnectOptions {
   keepaliveCountMax: number;
   /** An already-open transport (e.g. a channel through a jump host) instead of TCP. */
   transport?: Duplex;
+  /** Reach the server through this command's stdin and stdout instead of TCP (ssh_config ProxyCommand). */
+  proxyCommand?: ProxyCommandOptions;
 }
 
 export type IncomingForwardHandler = (
@@ -57,7 +60,8 @@ export class SshConnection {
   }
 
   static async connect(options: SshConnectOptions, log: Logger): Promise<SshConnection> {
-    const transport = options.transport ?? (await openTcp(options.host, options.port, options.connectTimeoutMs));
+    const proxy = options.transport === undefined && options.proxyCommand !== undefined ? ProxyCommandTransport.start(options.proxyCommand, log) : undefined;
+    const transport = options.transport ?? proxy ?? (await openTcp(options.host, options.port, options.connectTimeoutMs));
     const client = new Client();
     // ssh2 may emit several errors for one failure (a handshake timeout,
     // then the reset of the socket it destroyed), and more after the
@@ -65,7 +69,9 @@ export class SshConnection {
     // for the life of the client, or the process dies of the second.
     client.on('error', (error: Error) => log.debug({ reason: error.message }, 'SSH client error'));
     transport.on('error', () => undefined);
-    const attempt = new HandshakeAttempt(options, log);
+    // However the connection ends, its transport goes with it (a ProxyCommand is hung up on).
+    client.once('close', () => transport.destroy());
+    const attempt = new HandshakeAttempt(options, log, proxy);
     try {
       await attempt.run(client, transport);
     } catch (error) {
@@ -164,11 +170,13 @@ export class SshConnection {
 /** Runs the SSH handshake and authentication, turning ssh2's errors into ours. */
 class HandshakeAttempt {
   private hostKeyError: unknown = null;
-  private readonly methodsTried: string[] = [];
+  private readonly progress: AuthProgress = { tried: [] };
 
   constructor(
     private readonly options: SshConnectOptions,
     private readonly log: Logger,
+    /** When the server is reached through a ProxyCommand: its end is the explanation of a failed handshake. */
+    private readonly proxy?: ProxyCommandTransport,
   ) {}
 
   run(client: Client, transport: Duplex): Promise<void> {
@@ -191,6 +199,8 @@ class HandshakeAttempt {
         settled = true;
         client.removeListener('error', onError);
         client.removeListener('close', onClose);
+        const accepted = this.progress.current;
+        if (accepted !== undefined) this.log.info({ method: accepted.method, ...accepted.fields }, accepted.fields['keyId'] === undefined ? 'authenticated' : 'authenticated with a certificate');
         resolve();
       };
       client.on('error', onError);
@@ -241,16 +251,25 @@ class HandshakeAttempt {
         hostVerifier: toSsh2HostVerifier(options.hostKeyVerifier, (error) => {
           this.hostKeyError = error;
         }),
-        authHandler: createAuthHandler(auth, this.methodsTried),
+        authHandler: createAuthHandler(auth, this.progress, this.log),
       });
     });
   }
 
   private classify(error: Error & { level?: string }, target: string): FtpfwdError {
     if (this.hostKeyError instanceof FtpfwdError) return this.hostKeyError;
+    const proxyFailure = this.proxy?.failure();
+    if (proxyFailure !== null && proxyFailure !== undefined) {
+      return new FtpfwdError('ERR_FTPFWD_CONNECT', `SSH connection to ${target} failed: ${proxyFailure} before the handshake was done`, { cause: error });
+    }
+    const tried = this.progress.tried.length > 0 ? this.progress.tried.join(', ') : 'none available';
     if (error.level === 'client-authentication') {
-      const tried = this.methodsTried.length > 0 ? this.methodsTried.join(', ') : 'none available';
       return new FtpfwdError('ERR_FTPFWD_AUTH', `authentication to ${target} failed (tried: ${tried})`, { cause: error });
+    }
+    // A server that hangs up once authentication is under way refused us: sshd
+    // says "Too many authentication failures" once MaxAuthTries are spent.
+    if (typeof (error as Error & { code?: unknown }).code === 'number' && this.progress.tried.length > 0) {
+      return new FtpfwdError('ERR_FTPFWD_AUTH', `authentication to ${target} failed: the server hung up: ${error.message} (tried: ${tried})`, { cause: error });
     }
     if (error.level === 'client-timeout') {
       const stepMs = this.options.connectTimeoutMs > 0 ? this.options.connectTimeoutMs : DEFAULT_HANDSHAKE_STEP_MS;

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { FtpfwdError, isFtpfwdError } from '../errors.js';
+import { errorMessage, FtpfwdError, isFtpfwdError } from '../errors.js';
 import type { SshConnection } from './sshConnection.js';
 
 export interface ReconnectPolicy {
@@ -138,13 +138,13 @@ export class SshLink {
       // close() may have been called while the attempt was under way.
       if (this.isClosed()) return;
       if (isPermanent(error)) {
-        this.log.error({ reason: error instanceof Error ? error.message : String(error) }, 'reconnecting failed permanently');
+        this.log.error({ reason: errorMessage(error) }, 'reconnecting failed permanently');
         this.state = 'closed';
         this.wake(null);
         this.onFatal(error instanceof Error ? error : new Error(String(error)));
         return;
       }
-      this.log.warn({ reason: error instanceof Error ? error.message : String(error) }, 'SSH connection attempt failed');
+      this.log.warn({ reason: errorMessage(error) }, 'SSH connection attempt failed');
       this.scheduleRetry(attempt + 1);
     }
   }

@@ -10,7 +10,7 @@ import { sha256File, writeRandomFile } from '../helpers/files.js';
 import { isRoot } from '../helpers/netns.js';
 import { freePort } from '../helpers/ports.js';
 import { assertSucceeded, descendantPids, run, startProcess, type ProcessHandle, type RunResult } from '../helpers/processes.js';
-import { knownHostsLine, startSshd, type SshdInstance } from '../helpers/sshd.js';
+import { escapeRegExp, knownHostsLine, logSince, startSshd, type SshdInstance } from '../helpers/sshd.js';
 import { delay } from '../helpers/time.js';
 import { makeTempDir, removeDir } from '../helpers/tmp.js';
 import { startVsftpd, type VsftpdInstance } from '../helpers/vsftpd.js';
@@ -48,16 +48,6 @@ async function authorize(sshd: SshdInstance, publicKeyFile: string): Promise<voi
   await appendFile(join(sshd.dir, 'authorized_keys'), await readFile(publicKeyFile));
 }
 
-/** What sshd logged after `mark` (an earlier `log()`); the whole log if the tail buffer has moved on. */
-function logSince(sshd: SshdInstance, mark: string): string {
-  const now = sshd.log();
-  return now.startsWith(mark) ? now.slice(mark.length) : now;
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
 /** sshd's line for a successful public-key login with the key of this fingerprint. */
 function acceptedPublickey(user: string, fingerprint: string): RegExp {
   return new RegExp(`Accepted publickey for ${escapeRegExp(user)} from 127\\.0\\.0\\.1 port \\d+ ssh2: ED25519 ${escapeRegExp(fingerprint)}`);
@@ -83,7 +73,6 @@ function assertExit(result: RunResult, code: number): void {
 function shellQuote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }
-
 
 function signalAll(pids: readonly number[], signal: NodeJS.Signals): void {
   for (const pid of pids) {

@@ -55,6 +55,17 @@ async function generateKey(file: string, comment: string): Promise<void> {
   assertSucceeded(result, `ssh-keygen ${file}`);
 }
 
+/** What `sshd` logged after `mark` (an earlier `log()`); the whole log if the tail buffer has moved on. */
+export function logSince(sshd: SshdInstance, mark: string): string {
+  const now = sshd.log();
+  return now.startsWith(mark) ? now.slice(mark.length) : now;
+}
+
+/** `text` matched literally inside a RegExp (user names, fingerprints, paths in sshd's log lines). */
+export function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 /** known_hosts names a non-default port as `[host]:port`. */
 export function knownHostsLine(host: string, port: number, publicKeyLine: string): string {
   const [keyType, key] = publicKeyLine.trim().split(/\s+/);

@@ -20,6 +20,7 @@ export interface Requirement {
 export const REQUIREMENTS: readonly Requirement[] = [
   { name: 'openssh-server', purpose: 'the real sshd the tunnel goes through', via: 'install' },
   { name: 'openssh-client', purpose: 'ssh, ssh-keygen and ssh-agent (keys, agent tests, the benchmark)', via: 'install' },
+  { name: 'netcat-openbsd', purpose: 'nc -X 5 -x, a ProxyCommand through a SOCKS5 proxy', via: 'install' },
   { name: 'dropbear-bin', purpose: 'a second SSH server for the compatibility matrix', via: 'install' },
   { name: 'vsftpd', purpose: 'the main FTP server of the end-to-end tests', via: 'install' },
   { name: 'python3', purpose: "Debian's Python, for ftplib and pyftpdlib", via: 'install' },

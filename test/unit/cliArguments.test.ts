@@ -137,6 +137,10 @@ describe('resolveSshTarget: command line over -o over ssh_config, per hop', () =
     '  IdentitiesOnly yes',
     'Host batch',
     '  BatchMode yes',
+    'Host cmd-first',
+    '  ProxyCommand ssh -W %h:%p gw',
+    'Host via-cmd',
+    '  ProxyCommand nc %h %p',
     'Host strict',
     '  StrictHostKeyChecking accept-new',
     '  UserKnownHostsFile ~/.ssh/kh_a ~/.ssh/kh_b',
@@ -156,7 +160,7 @@ describe('resolveSshTarget: command line over -o over ssh_config, per hop', () =
     { title: '-l and -p win over -o and ssh_config', destination: 'prod', line: { login: 'root', port: 22, options: ['User=ops', 'Port=2201'] }, expected: { username: 'root', port: 22 } },
     { title: '-i is explicit and turns off the default keys', destination: 'ftp-gw', line: { identityFiles: ['/k/id'] }, expected: { identityFiles: ['/k/id'], useDefaultIdentities: false } },
     { title: 'IdentityAgent none', destination: 'noagent', expected: { agentSocket: undefined } },
-    { title: 'IdentitiesOnly yes leaves the agent out', destination: 'only', expected: { agentSocket: undefined } },
+    { title: 'IdentitiesOnly yes keeps the agent, to narrow its keys', destination: 'only', expected: { agentSocket: '/run/agent.sock', identitiesOnly: true } },
     { title: 'known_hosts files default to the user files, then the global ones', destination: 'ftp-gw', expected: { knownHostsFiles: [`${home}/.ssh/known_hosts`, `${home}/.ssh/known_hosts2`, '/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'] } },
     { title: 'UserKnownHostsFile and StrictHostKeyChecking from ssh_config', destination: 'strict', expected: { strictHostKeyChecking: 'accept-new', knownHostsFiles: [`${home}/.ssh/kh_a`, `${home}/.ssh/kh_b`, '/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'] } },
     { title: 'a password goes to the target', destination: 'ftp-gw', line: { password: 'pw' }, expected: { password: 'pw' } },
@@ -195,8 +199,30 @@ describe('resolveSshTarget: command line over -o over ssh_config, per hop', () =
 
   it('reports BatchMode and unsupported options', async () => {
     assert.equal((await resolve('batch')).batchMode, true);
-    const { unsupported } = await resolve('ftp-gw', { options: ['ProxyCommand=nc %h %p'] });
-    assert.deepEqual(unsupported.map((option) => option.key.toLowerCase()), ['proxycommand']);
+    const { unsupported } = await resolve('ftp-gw', { options: ['Ciphers=aes128-ctr'] });
+    assert.deepEqual(unsupported.map((option) => option.key.toLowerCase()), ['ciphers']);
+  });
+
+  it('a ProxyCommand goes to the hop it reaches, with the shell and the command environment', async () => {
+    const withShell = { ...environment, env: { ...environment.env, SHELL: '/bin/bash' }, commandEnv: { PATH: '/bin' } };
+    const config = await loadSshConfig({ homeDir: home, file: '/cfg', readFile: async (path) => (path === '/cfg' ? CONFIG : null) });
+    const { ssh } = resolveSshTarget(config, { destination: parseDestination('ftp-gw'), identityFiles: [], options: ['ProxyCommand=nc -X 5 -x proxy:1080 %h %p'] }, withShell);
+    assert.deepEqual(ssh.proxyCommand, { command: 'nc -X 5 -x proxy:1080 ftp-gw 22', shell: '/bin/bash', env: { PATH: '/bin' } });
+    assert.equal((await resolve('ftp-gw', { options: ['ProxyCommand=nc %h %p'] })).ssh.proxyCommand?.shell, '/bin/sh');
+  });
+
+  it("the first jump host's ProxyCommand reaches it; later hops and -J targets use none", async () => {
+    const { ssh } = await resolve('prod', { jump: 'jump1,via-cmd', options: [] });
+    assert.equal(ssh.proxyCommand, undefined);
+    const withCommand = await resolve('via-cmd', { jump: 'cmd-first,jump1' });
+    assert.deepEqual(withCommand.ssh.jumpHosts?.map((hop) => hop.proxyCommand?.command), ['ssh -W cmd-first:22 gw', undefined]);
+    assert.equal(withCommand.ssh.proxyCommand, undefined, '-J replaces the target\'s own ProxyCommand');
+    assert.equal((await resolve('prod', { jump: 'jump1,cmd-first' })).ssh.jumpHosts?.[1]?.proxyCommand, undefined);
+  });
+
+  it('-J with -o ProxyCommand is a usage error, as in ssh', async () => {
+    await assert.rejects(resolve('ftp-gw', { jump: 'jump1', options: ['ProxyCommand=nc %h %p'] }), (error: unknown) => error instanceof FtpfwdError && error.code === 'ERR_FTPFWD_USAGE' && /Cannot specify -J with ProxyCommand/.test(error.message));
+    assert.equal((await resolve('ftp-gw', { jump: 'jump1', options: ['ProxyCommand=none'] })).ssh.jumpHosts?.length, 1);
   });
 });
 

@@ -4,6 +4,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FtpfwdError } from '../../src/errors.js';
+import { silentLogger } from '../../src/log.js';
+import type { Prompter, SshIdentity } from '../../src/ssh/authentication.js';
 import { defaultIdentityFiles, loadIdentities, loadIdentity } from '../../src/ssh/identities.js';
 import { makeTempDir, removeDir } from '../helpers/tmp.js';
 
@@ -196,8 +198,17 @@ function sshGIdentityNames(): string[] {
     .map((line) => basename(line.slice('identityfile '.length).trim()));
 }
 
+/** The type of a loaded private key; 'public only' or 'certificate' for the other identities. */
+function privateKeyType(identity: SshIdentity): string {
+  if (identity.kind === 'certificate') return 'certificate';
+  return identity.key?.type ?? 'public only';
+}
+
 describe('loadIdentities', () => {
   let home: string;
+  const quiet = { log: silentLogger() };
+  const defaults = { explicit: false, mayPrompt: false };
+  const named = { explicit: true, mayPrompt: true };
 
   before(async () => {
     home = join(dir, 'home');
@@ -206,10 +217,21 @@ describe('loadIdentities', () => {
     await writeFile(join(home, '.ssh', 'id_rsa'), await readFile(file('rsaPem')));
   });
 
+  /** A prompter that answers each question from `answers` in turn and records the questions. */
+  function scriptedPrompt(answers: Array<string | null>): { prompt: Prompter; asked: string[] } {
+    const asked: string[] = [];
+    const prompt: Prompter = async (request) => {
+      asked.push(request.prompts.map((item) => item.prompt).join('|'));
+      const answer = answers.shift();
+      return answer === undefined || answer === null ? null : [answer];
+    };
+    return { prompt, asked };
+  }
+
   it('skips missing default files and keeps the order of the rest', async () => {
-    const identities = await loadIdentities(defaultIdentityFiles(home), { explicit: false });
+    const identities = await loadIdentities(defaultIdentityFiles(home), defaults, quiet);
     assert.deepEqual(
-      identities.map((identity) => [basename(identity.path), identity.key.type]),
+      identities.map((identity) => [basename(identity.source), privateKeyType(identity)]),
       [
         ['id_rsa', 'ssh-rsa'],
         ['id_ed25519', 'ssh-ed25519'],
@@ -218,34 +240,51 @@ describe('loadIdentities', () => {
   });
 
   it('returns nothing when no default file exists', async () => {
-    assert.deepEqual(await loadIdentities(defaultIdentityFiles(join(dir, 'empty-home')), { explicit: false }), []);
+    assert.deepEqual(await loadIdentities(defaultIdentityFiles(join(dir, 'empty-home')), defaults, quiet), []);
   });
 
-  it('loads explicit files in the given order', async () => {
-    const identities = await loadIdentities([file('ecdsa'), file('ed25519Encrypted')], {
-      explicit: true,
-      passphrase: PASSPHRASE,
-    });
+  it('loads named files in the given order, with the passphrase given beforehand', async () => {
+    const identities = await loadIdentities([file('ecdsa'), file('ed25519Encrypted')], named, { ...quiet, passphrase: PASSPHRASE });
     assert.deepEqual(
-      identities.map((identity) => identity.key.type),
+      identities.map(privateKeyType),
       ['ecdsa-sha2-nistp256', 'ssh-ed25519'],
     );
   });
 
-  it('fails on a missing explicit file', async () => {
+  it('fails on a missing named file', async () => {
     const missing = join(dir, 'typo_id_ed25519');
-    const error = await expectFtpfwdError(loadIdentities([file('ed25519'), missing], { explicit: true }), 'ERR_FTPFWD_CONFIG');
+    const error = await expectFtpfwdError(loadIdentities([file('ed25519'), missing], named, quiet), 'ERR_FTPFWD_CONFIG');
     assert.equal(error.message, `identity file ${missing} does not exist`);
   });
 
-  it('passes over an encrypted default file without a passphrase (an agent may hold that key)', async () => {
+  it('passes over an encrypted default file without a passphrase, never asking (an agent may hold that key)', async () => {
     const encryptedHome = join(dir, 'encrypted-home');
     await mkdir(join(encryptedHome, '.ssh'), { recursive: true });
     await writeFile(join(encryptedHome, '.ssh', 'id_ed25519'), await readFile(file('ed25519Encrypted')));
-    assert.deepEqual(await loadIdentities(defaultIdentityFiles(encryptedHome), { explicit: false }), []);
+    const { prompt, asked } = scriptedPrompt([PASSPHRASE]);
+    assert.deepEqual(await loadIdentities(defaultIdentityFiles(encryptedHome), defaults, { ...quiet, prompt }), []);
+    assert.deepEqual(asked, []);
   });
 
-  it('still fails on an explicit encrypted file without a passphrase', async () => {
-    await expectFtpfwdError(loadIdentities([file('ed25519Encrypted')], { explicit: true }), 'ERR_FTPFWD_AUTH');
+  it('still fails on a named encrypted file without a passphrase and nobody to ask', async () => {
+    await expectFtpfwdError(loadIdentities([file('ed25519Encrypted')], named, quiet), 'ERR_FTPFWD_AUTH');
+  });
+
+  it('asks for the passphrase of a named encrypted file until it is right, naming the file', async () => {
+    const path = file('ed25519Encrypted');
+    const { prompt, asked } = scriptedPrompt([WRONG_PASSPHRASE, PASSPHRASE]);
+    const [identity] = await loadIdentities([path], named, { ...quiet, prompt });
+    assert.equal(identity && privateKeyType(identity), 'ssh-ed25519');
+    assert.deepEqual(asked, [`Enter passphrase for key '${path}': `, `Enter passphrase for key '${path}': `]);
+  });
+
+  it('gives up after three wrong passphrases, and when the person does not answer', async () => {
+    const path = file('ed25519Encrypted');
+    const wrong = scriptedPrompt([WRONG_PASSPHRASE, WRONG_PASSPHRASE, WRONG_PASSPHRASE, PASSPHRASE]);
+    const error = await expectFtpfwdError(loadIdentities([path], named, { ...quiet, prompt: wrong.prompt }), 'ERR_FTPFWD_AUTH');
+    assert.equal(error.message, `wrong passphrase for identity file ${path}`);
+    assert.equal(wrong.asked.length, 3);
+    const silent = scriptedPrompt([null]);
+    await expectFtpfwdError(loadIdentities([path], named, { ...quiet, prompt: silent.prompt }), 'ERR_FTPFWD_AUTH');
   });
 });

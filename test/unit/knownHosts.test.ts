@@ -70,7 +70,7 @@ async function expectFtpfwdError(promise: Promise<unknown>, code: string): Promi
 }
 
 function lineOf(result: HostKeyCheckResult): number | undefined {
-  return 'entry' in result ? result.entry.line : undefined;
+  return 'entry' in result ? result.entry?.line : undefined;
 }
 
 let dir: string;
@@ -202,13 +202,13 @@ describe('parseKnownHosts and checkHostKey', () => {
     { title: '? matches one character', host: 'host1.q.test', port: 22, key: () => edA, kind: 'match', line: 13 },
     { title: '? matches only one character', host: 'host12.q.test', port: 22, key: () => edA, kind: 'unknown' },
     { title: 'same type, other key', host: 'changed.test', port: 22, key: () => edA, kind: 'changed', line: 6 },
-    { title: 'only another key type known', host: 'rsaonly.test', port: 22, key: () => edA, kind: 'unknown' },
+    { title: 'only another key type known: changed, as OpenSSH says', host: 'rsaonly.test', port: 22, key: () => edA, kind: 'changed', line: 7 },
     { title: 'RSA key', host: 'rsaonly.test', port: 22, key: () => rsaA, kind: 'match', line: 7 },
     { title: 'ECDSA key, tab separated', host: 'ecdsa.test', port: 22, key: () => ecA, kind: 'match', line: 22 },
     { title: '@revoked wins over a match', host: 'revoked.test', port: 22, key: () => edA, kind: 'revoked', line: 8 },
     { title: '@revoked with another key is ignored', host: 'revoked.test', port: 22, key: () => edB, kind: 'changed', line: 9 },
     { title: '@revoked wins over unknown', host: 'othertype.test', port: 22, key: () => edA, kind: 'revoked', line: 26 },
-    { title: '@cert-authority', host: 'x.ca.test', port: 22, key: () => edA, kind: 'cert-authority-unsupported', line: 10 },
+    { title: '@cert-authority, but a plain key', host: 'x.ca.test', port: 22, key: () => edA, kind: 'certificate-expected', line: 10 },
     { title: 'plain key beside @cert-authority', host: 'ca-and-plain.ca.test', port: 22, key: () => edA, kind: 'match', line: 25 },
     { title: 'any matching entry accepts', host: 'multi.test', port: 22, key: () => edA, kind: 'match', line: 12 },
     { title: 'first matching entry', host: 'multi.test', port: 22, key: () => edB, kind: 'match', line: 11 },
@@ -225,14 +225,6 @@ describe('parseKnownHosts and checkHostKey', () => {
     });
   }
 
-  it('reports the entries of other key types with an unknown key', () => {
-    const result = checkHostKey(entries, 'rsaonly.test', 22, edA.blob);
-    assert.equal(result.kind, 'unknown');
-    assert.deepEqual(
-      result.kind === 'unknown' ? result.otherKeys.map((entry) => entry.line) : [],
-      [7],
-    );
-  });
 
   it('lists the key types known for a host, for host key algorithm preference', () => {
     assert.deepEqual(knownKeyTypesForHost(entries, 'mixed.test', 22), ['ssh-rsa', 'ssh-ed25519']);
@@ -420,11 +412,20 @@ describe('createHostKeyVerifier', () => {
     await verifierFor(2224, 'no').verifier.verify(edA.blob);
   });
 
-  it('does not add a key under accept-new when another key type is on record', async () => {
+  it('reports a key of a type not on record as changed, as OpenSSH does, even under accept-new and no', async () => {
     const before = await readFile(knownHosts, 'utf8');
-    const error = await expectFtpfwdError(verifierFor(2225, 'accept-new').verifier.verify(edA.blob), 'ERR_FTPFWD_HOST_KEY_UNKNOWN');
-    assert.ok(error.message.includes(`ssh-rsa at ${knownHosts}:4`), error.message);
+    for (const strict of ['accept-new', 'no'] as const) {
+      const error = await expectFtpfwdError(verifierFor(2225, strict).verifier.verify(edA.blob), 'ERR_FTPFWD_HOST_KEY_CHANGED');
+      assert.ok(error.message.includes(`has changed: the server sent ssh-ed25519`), error.message);
+      assert.ok(error.message.includes(`${knownHosts}:4 records ssh-rsa`), error.message);
+    }
     assert.equal(await readFile(knownHosts, 'utf8'), before);
+  });
+
+  it('accept-new from eight verifiers at once appends one line', async () => {
+    const file = freshPath('concurrent', 'known_hosts');
+    await Promise.all(Array.from({ length: 8 }, () => verifierFor(2240, 'accept-new', [file]).verifier.verify(edB.blob)));
+    assert.equal((await readFile(file, 'utf8')).split('\n').filter((line) => line !== '').length, 1);
   });
 
   it('accept-new adds an unknown key to the first file, creating it 0600 in a 0700 directory', async () => {

@@ -293,21 +293,47 @@ describe('ProxyJump and ProxyCommand', () => {
       expected: { proxyJump: 'jump', unsupported: [] },
     },
     {
-      title: 'ProxyCommand first: a later ProxyJump is ignored and the command reported',
+      title: 'ProxyCommand first: a later ProxyJump is ignored',
       config: 'Host web\n  ProxyCommand ssh -W "%h:%p" gw\nHost *\n  ProxyJump jump\n',
       alias: 'web',
-      expected: {
-        proxyJump: undefined,
-        unsupported: [{ key: 'ProxyCommand', value: 'ssh -W %h:%p gw', file: CONFIG, line: 2, securityRelevant: true }],
-      },
+      expected: { proxyJump: undefined, proxyCommand: 'ssh -W "web:22" gw', unsupported: [] },
     },
     {
-      title: 'ProxyCommand none blocks a later ProxyJump and is not reported',
+      title: 'ProxyCommand none blocks a later ProxyJump',
       config: 'Host web\n  ProxyCommand none\nHost *\n  ProxyJump jump\n',
       alias: 'web',
-      expected: { proxyJump: undefined, unsupported: [] },
+      expected: { proxyJump: undefined, proxyCommand: undefined, unsupported: [] },
+    },
+    {
+      title: "ProxyCommand is the rest of the line, for the shell: quotes, '#' and spacing kept",
+      config: `Host web\n  ProxyCommand   sh -c 'exec nc -X 5 -x proxy:1080 %h %p'  # "kept"  \n`,
+      alias: 'web',
+      expected: { proxyCommand: `sh -c 'exec nc -X 5 -x proxy:1080 web 22'  # "kept"` },
+    },
+    {
+      title: 'ProxyCommand tokens: %h after HostName, %p, %r, %n, %k (HostKeyAlias), %%',
+      config: 'Host web\n  HostName web.example.com\n  User bob\n  Port 2222\n  HostKeyAlias webkey\n  ProxyCommand=connect %h %p %r %n %k 100%%\n',
+      alias: 'web',
+      expected: { proxyCommand: 'connect web.example.com 2222 bob web webkey 100%' },
+    },
+    {
+      title: '%r in ProxyCommand is the local user when no User is set',
+      config: 'ProxyCommand proxy %r@%h\n',
+      alias: 'web',
+      expected: { proxyCommand: 'proxy ana@web' },
+    },
+    {
+      title: '-o ProxyCommand is taken as given and wins over the file',
+      config: 'Host web\n  ProxyJump jump\n',
+      alias: 'web',
+      context: { overrides: { ProxyCommand: "sh -c 'nc %h %p'" } },
+      expected: { proxyJump: undefined, proxyCommand: "sh -c 'nc web 22'" },
     },
   ]);
+
+  it('a ProxyCommand token OpenSSH does not expand there is an error naming the line', async () => {
+    await expectError(resolveText('Host web\n  ProxyCommand nc %h %d\n', 'web'), 'ERR_FTPFWD_CONFIG', /line 2: ProxyCommand: unknown key %d/);
+  });
 
   it('a malformed ProxyJump is an error even in a block that does not apply', async () => {
     await expectError(resolveText('Host other\n  ProxyJump a:b\n', 'web'), 'ERR_FTPFWD_CONFIG', /line 2: Invalid ProxyJump "a:b"/);
@@ -511,7 +537,7 @@ describe('loading', () => {
     const config = await load({});
     assert.equal(config.found, false);
     assert.equal(config.path, CONFIG);
-    assert.deepEqual(resolveHost(config, 'web', BASE_CONTEXT), { hostName: 'web', identityFiles: [], identityFilesConfigured: false, unsupported: [] });
+    assert.deepEqual(resolveHost(config, 'web', BASE_CONTEXT), { hostName: 'web', identityFiles: [], identityFilesConfigured: false, certificateFiles: [], unsupported: [] });
   });
 
   it('a missing -F file is a config error', async () => {
@@ -614,10 +640,8 @@ describe('unsupported keys', () => {
       { key: 'Ciphers', value: 'aes256-gcm@openssh.com', file: CONFIG, line: 2, securityRelevant: true },
       { key: 'LocalCommand', value: 'echo hi', file: CONFIG, line: 3, securityRelevant: true },
       { key: 'ForwardAgent', value: 'yes', file: CONFIG, line: 4, securityRelevant: true },
-      { key: 'CertificateFile', value: '~/.ssh/id-cert.pub', file: CONFIG, line: 5, securityRelevant: true },
-      { key: 'CertificateFile', value: '~/.ssh/other-cert.pub', file: CONFIG, line: 6, securityRelevant: true },
       { key: 'LocalForward', value: '8080 localhost:80', file: CONFIG, line: 7, securityRelevant: false },
-      { key: 'GSSAPIAuthentication', value: 'yes', file: CONFIG, line: 8, securityRelevant: true },
+      { key: 'GSSAPIAuthentication', value: 'yes', file: CONFIG, line: 8, securityRelevant: false },
       { key: 'HostKeyAlias', value: 'webkey', file: CONFIG, line: 9, securityRelevant: true },
       { key: 'ConnectionAttempts', value: '3', file: CONFIG, line: 21, securityRelevant: false },
     ]);
@@ -802,6 +826,23 @@ describe('agreement with ssh -G', () => {
       aliases: ['inc', 'm1', 'other'],
     },
     {
+      title: 'ProxyCommand and ProxyJump: the first obtained wins, none blocks both',
+      text: () =>
+        [
+          'Host viacmd',
+          "  ProxyCommand sh -c 'exec nc -X 5 -x 127.0.0.1:1080 \"$0\" 22' gw # not a comment",
+          'Host viajump',
+          '  ProxyJump gw1,gw2',
+          'Host direct',
+          '  ProxyCommand none',
+          'Host *',
+          '  ProxyCommand ssh -W target:22 gw',
+          '  ProxyJump ignored',
+          '',
+        ].join('\n'),
+      aliases: ['viacmd', 'viajump', 'direct', 'other'],
+    },
+    {
       title: 'command-line user, port and -o options',
       text: () => 'Host web\n  User file\n  Port 2222\n  IdentityFile /k/file\n  ProxyJump jump\nMatch user cli\n  IdentityFile /k/cli\n',
       aliases: ['web'],
@@ -834,6 +875,8 @@ describe('agreement with ssh -G', () => {
         assert.deepEqual(theirs.get('port'), [String(ours.port ?? 22)], label);
         if (ours.identityFilesConfigured) assert.deepEqual(theirs.get('identityfile'), ours.identityFiles, label);
         assert.deepEqual(theirs.get('proxyjump'), ours.proxyJump === undefined ? undefined : [ours.proxyJump], label);
+        // ssh -G prints ProxyCommand before %-expansion; these have no tokens.
+        assert.deepEqual(theirs.get('proxycommand'), ours.proxyCommand === undefined ? undefined : [ours.proxyCommand], label);
         if (ours.userKnownHostsFiles !== undefined) assert.deepEqual(theirs.get('userknownhostsfile'), [ours.userKnownHostsFiles.join(' ')], label);
       }
     });
