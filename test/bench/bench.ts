@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: ftpfwd against OpenSSH's own way of carrying FTP
- * (`ssh -D` with curl's SOCKS5 support), side by side on loopback, through one
- * private sshd to one private vsftpd.
+ * (`ssh -D` with curl's SOCKS5 support, lftp under proxychains4), side by
+ * side on loopback and through a delay line, through one private sshd to one
+ * private vsftpd.
  *
  * Contenders, interleaved within every round (the order rotates per round):
  *   direct       curl straight to vsftpd, no SSH: the ceiling, for reference
@@ -9,12 +10,20 @@
  *   ssh-default  `ssh -N -D` with OpenSSH's default cipher
  *   ssh-aes-gcm  `ssh -N -D -c aes128-gcm@openssh.com`
  *
- * Sections: one large file down and up (curl), many small files in one
- * session (a minimal FTP client in this file, see below), many concurrent
- * sessions (curl), a slow reader on either side (the large file at a limited
- * rate, the forwarder's RSS sampled meanwhile), and the forwarders' peak RSS.
- * Every transfer is checked by SHA-256; any wrong or failed transfer makes the
- * run exit 1.
+ * Sections (sections/index.ts lists them, each a module of its own): a large
+ * file down and up on loopback (curl); many small files one after another in
+ * one session (a minimal FTP client, ftpClient.ts); many concurrent sessions
+ * (curl); many sessions started together, time to first byte; an lftp mirror
+ * of a tree of small files, down and up; long links through a delay line at
+ * each RTT of --rtt; a slow reader on either side; and memory (peak RSS of
+ * new forwarders after one large transfer and many at once). Every transfer
+ * is checked by SHA-256; any wrong or failed transfer, or a delay line slower
+ * than 3x what it carried, makes the run exit 1.
+ *
+ * A new section (an SFTP bridge, an FTPS path) is a module under sections/
+ * that exports a `Section` (context.ts) and one line in sections/index.ts; a
+ * new forwarding contender is a case in contenders.ts's startForwarder and an
+ * entry in FORWARDERS.
  *
  * The slow reader shows whether backpressure holds: when the side that reads
  * is slower than the side that sends, a forwarder must stop reading from the
@@ -41,8 +50,9 @@
  * The parts: config.ts (settings and command line), contenders.ts (starting
  * ftpfwd and ssh -D), measure.ts (timing, verifying, samples), ftpClient.ts
  * (the minimal FTP client), slowFtpServer.ts, proc.ts (CPU and memory from
- * /proc), summary.ts (medians, ratios, tables), report.ts, and one module per
- * section under sections/ (listed in sections/index.ts).
+ * /proc), summary.ts (medians, ratios, formatting), document.ts (the report as
+ * blocks, rendered as text or Markdown), report.ts, renderReadme.ts (the
+ * README's Performance section from a run's JSON), and sections/.
  */
 import { readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -51,8 +61,8 @@ import { join } from 'node:path';
 import { startSshd } from '../helpers/sshd.js';
 import { removeDir } from '../helpers/tmp.js';
 import { startVsftpd } from '../helpers/vsftpd.js';
-import { AES_GCM, MiB, parseConfig, RUN_BUDGET_MS, USAGE, type Config } from './config.js';
-import { FORWARDERS, ftpUrl, probeFtpfwdCipher, probeSshCipher, startFtpfwd, startSshSocks, type Contender, type ContenderKey } from './contenders.js';
+import { MiB, parseConfig, RUN_BUDGET_MS, usage, type Config } from './config.js';
+import { FORWARDERS, ftpUrl, probeCiphers, startForwarder, type Contender, type ContenderKey, type FtpAddress, type SshEndpoint } from './contenders.js';
 import { prepareFiles, type BenchContext, type RssPoint } from './context.js';
 import { environment, makeWorkDir } from './environment.js';
 import { inSession } from './ftpClient.js';
@@ -60,6 +70,8 @@ import { Bench, checkFile, curl, interrupt, isInterrupted, transferTimeoutMs } f
 import { memoryKiB } from './proc.js';
 import { buildReport } from './report.js';
 import { SECTIONS } from './sections/index.js';
+
+const SECTION_IDS = SECTIONS.map((s) => s.id);
 import { SlowFtpServer } from './slowFtpServer.js';
 
 async function main(): Promise<number> {
@@ -67,13 +79,20 @@ async function main(): Promise<number> {
   try {
     config = parseConfig(process.argv.slice(2));
   } catch (error) {
-    process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n${USAGE}\n`);
+    process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n${usage(SECTION_IDS)}\n`);
     return 2;
   }
   if (config === null) {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(`${usage(SECTION_IDS)}\n`);
     return 0;
   }
+  const only = config.only;
+  const unknown = only?.filter((id) => !SECTION_IDS.includes(id)) ?? [];
+  if (unknown.length > 0) {
+    process.stderr.write(`bench: no section called ${unknown.join(', ')}\n${usage(SECTION_IDS)}\n`);
+    return 2;
+  }
+  const sections = SECTIONS.filter((s) => only === null || only.includes(s.id));
   const startedAt = new Date();
   const deadline = Date.now() + RUN_BUDGET_MS;
   const largeBytes = config.sizeMiB * MiB;
@@ -118,7 +137,8 @@ async function main(): Promise<number> {
 
     const sshd = await startSshd();
     cleanups.push(() => sshd.stop());
-    const vsftpd = await startVsftpd({ root });
+    // Every session through a tunnel comes from 127.0.0.1; vsftpd allows 50 from one address by default.
+    const vsftpd = await startVsftpd({ root, maxSessions: 2000 });
     cleanups.push(() => vsftpd.stop());
     let sshdPid: number | null = null;
     try {
@@ -132,18 +152,20 @@ async function main(): Promise<number> {
     const slowServer = await SlowFtpServer.start(slowRate, slowTimeout);
     cleanups.push(() => slowServer.close());
 
-    env.ciphers.ftpfwd = await probeFtpfwdCipher(sshd, vsftpd, home);
-    env.ciphers['ssh-default'] = await probeSshCipher(sshd, undefined, home);
-    env.ciphers['ssh-aes-gcm'] = await probeSshCipher(sshd, AES_GCM, home);
+    const ftp = { host: vsftpd.host, port: vsftpd.port };
+    env.ciphers = await probeCiphers({ endpoint: sshd, ftp, home });
+    /** A forwarder like `key`, stopped at the end of the run at the latest. */
+    const startContender = async (key: ContenderKey, endpoint: SshEndpoint = sshd, slow?: FtpAddress): Promise<Contender> => {
+      const started = await startForwarder(key, { endpoint, ftp, home, cipher: env.ciphers[key] ?? 'unknown', ...(slow === undefined ? {} : { slow }) });
+      cleanups.push(async () => void (await started.proc?.stop()));
+      return started;
+    };
 
     const direct: Contender = { key: 'direct', label: 'direct (no SSH)', ftpHost: vsftpd.host, ftpPort: vsftpd.port, socks: null, slowServer: null, proc: null, cipher: '-', rssAtStartKiB: null };
-    const ftpfwd = await startFtpfwd(sshd, vsftpd, home, env.ciphers.ftpfwd);
-    cleanups.push(async () => void (await ftpfwd.proc?.stop()));
-    const sshDefault = await startSshSocks(sshd, vsftpd, slowServer.address, home, 'ssh-default', undefined, env.ciphers['ssh-default']);
-    cleanups.push(async () => void (await sshDefault.proc?.stop()));
-    const sshGcm = await startSshSocks(sshd, vsftpd, slowServer.address, home, 'ssh-aes-gcm', AES_GCM, env.ciphers['ssh-aes-gcm']);
-    cleanups.push(async () => void (await sshGcm.proc?.stop()));
-    const contenders = [direct, ftpfwd, sshDefault, sshGcm];
+    // ftpfwd has no listener for the slow server here (that section starts forwarders of its own); ssh -D reaches anything.
+    const forwarders: Contender[] = [];
+    for (const key of FORWARDERS) forwarders.push(await startContender(key, sshd, key === 'ftpfwd' ? undefined : slowServer.address));
+    const contenders = [direct, ...forwarders];
     const byKey = (key: ContenderKey): Contender => contenders.find((c) => c.key === key)!;
 
     // Warm-up, unmeasured: every path works with both clients, and curl really uses EPSV.
@@ -196,14 +218,17 @@ async function main(): Promise<number> {
       slowServer,
       slowTimeoutMs: slowTimeout,
       files,
+      ftpRoot: root,
+      workDir: work,
       clientDir: client,
       home,
       contenders,
       byKey,
       roundAllowed,
+      startContender,
       addCleanup: (cleanup) => void cleanups.push(cleanup),
     };
-    for (const section of SECTIONS) {
+    for (const section of sections) {
       await section.run(ctx);
       if (section.rssLabel !== undefined) recordRss(section.rssLabel);
     }
@@ -215,10 +240,10 @@ async function main(): Promise<number> {
     }
 
     env.loadAtEnd = loadavg()[0] ?? null;
-    const report = buildReport(config, env, contenders, bench, SECTIONS, rss, finalRss, skipped, startedAt);
-    process.stdout.write(report.text);
+    const report = buildReport(config, env, contenders, bench, sections, rss, finalRss, skipped, startedAt);
+    process.stdout.write(config.markdown ? report.markdown : report.text);
     if (config.jsonPath !== undefined) {
-      await writeFile(config.jsonPath, `${JSON.stringify(report.json, null, 2)}\n`);
+      await writeFile(config.jsonPath, `${JSON.stringify({ ...report.json, markdown: report.markdown, readme: report.readme }, null, 2)}\n`);
       process.stdout.write(`\nJSON written to ${config.jsonPath}\n`);
     }
     return bench.failures.length > 0 || skipped.length > 0 ? 1 : 0;

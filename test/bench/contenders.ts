@@ -6,12 +6,15 @@ import { freePort } from '../helpers/ports.js';
 import { run, startProcess, type ProcessHandle } from '../helpers/processes.js';
 import { sshClientArgs, type SshdInstance } from '../helpers/sshd.js';
 import { waitForTcp } from '../helpers/tcp.js';
-import type { VsftpdInstance } from '../helpers/vsftpd.js';
-import { FTPFWD_BIN, START_TIMEOUT_MS } from './config.js';
+import { AES_GCM, FTPFWD_BIN, START_TIMEOUT_MS } from './config.js';
 import { memoryKiB } from './proc.js';
 
-export type ContenderKey = 'direct' | 'ftpfwd' | 'ssh-default' | 'ssh-aes-gcm';
+/** 'direct', 'ftpfwd', 'ssh-default', 'ssh-aes-gcm', or one a later contender adds. */
+export type ContenderKey = string;
+/** The contenders that forward (each a process), in the order they are started. */
 export const FORWARDERS: readonly ContenderKey[] = ['ftpfwd', 'ssh-default', 'ssh-aes-gcm'];
+/** What every ftpfwd figure is divided by: OpenSSH's own way of carrying FTP, with each cipher. */
+export const BASELINES: readonly ContenderKey[] = ['ssh-default', 'ssh-aes-gcm'];
 
 export interface Contender {
   key: ContenderKey;
@@ -60,26 +63,43 @@ export function cleanEnv(home: string): NodeJS.ProcessEnv {
   return env;
 }
 
+/** Where a contender's SSH connection goes: sshd itself, or a delay line in front of it. */
+export type SshEndpoint = Pick<SshdInstance, 'host' | 'port' | 'user' | 'identityFile' | 'knownHostsFile'>;
+
+export interface StartOptions {
+  endpoint: SshEndpoint;
+  /** The FTP server the contender carries sessions to (vsftpd, on the SSH server's side). */
+  ftp: FtpAddress;
+  home: string;
+  /** The cipher it negotiates, as probed, for the report. */
+  cipher: string;
+  /** A second FTP server to reach through it (the slow one), if any. */
+  slow?: FtpAddress;
+}
+
 /** `also`: further FTP servers (on loopback at the SSH server's side) to forward to, each on its own listener. */
-export function ftpfwdArgs(sshd: SshdInstance, vsftpd: VsftpdInstance, logging: string[], also: FtpAddress[] = []): string[] {
+function ftpfwdArgs(o: Pick<StartOptions, 'endpoint' | 'ftp'>, logging: string[], also: FtpAddress[] = []): string[] {
+  const { endpoint } = o;
   return [
     FTPFWD_BIN,
-    '-L', `127.0.0.1:0:127.0.0.1:${vsftpd.port}`,
+    '-L', `127.0.0.1:0:${o.ftp.host}:${o.ftp.port}`,
     ...also.flatMap((target) => ['-L', `127.0.0.1:0:${target.host}:${target.port}`]),
-    '-p', String(sshd.port),
-    '-i', sshd.identityFile,
-    '-o', `UserKnownHostsFile=${sshd.knownHostsFile}`,
+    '-p', String(endpoint.port),
+    '-i', endpoint.identityFile,
+    '-o', `UserKnownHostsFile=${endpoint.knownHostsFile}`,
     '-o', 'StrictHostKeyChecking=yes',
+    // The 200-session section opens more sessions at once than the default limit of 64.
+    '--max-sessions', '512',
     '--log-format', 'json',
     ...logging,
-    `${sshd.user}@${sshd.host}`,
+    `${endpoint.user}@${endpoint.host}`,
   ];
 }
 
-export const LISTENING = /ftpfwd: listening on 127\.0\.0\.1:(\d+)/;
+const LISTENING = /ftpfwd: listening on 127\.0\.0\.1:(\d+)/;
 
 /** The local port of the listener that forwards to `target`, from ftpfwd's start-up lines. */
-export function listenerFor(output: string, target: FtpAddress): number | null {
+function listenerFor(output: string, target: FtpAddress): number | null {
   for (const line of output.split('\n')) {
     const match = /ftpfwd: listening on 127\.0\.0\.1:(\d+) -> (\S+) /.exec(line);
     if (match?.[2] === `${target.host}:${target.port}`) return Number(match[1]);
@@ -88,8 +108,8 @@ export function listenerFor(output: string, target: FtpAddress): number | null {
 }
 
 /** A short-lived ftpfwd with -v, to read which algorithms it negotiates. */
-export async function probeFtpfwdCipher(sshd: SshdInstance, vsftpd: VsftpdInstance, home: string): Promise<string> {
-  const proc = await startProcess(process.execPath, ftpfwdArgs(sshd, vsftpd, ['-v']), { env: cleanEnv(home) });
+async function probeFtpfwdCipher(o: Pick<StartOptions, 'endpoint' | 'ftp' | 'home'>): Promise<string> {
+  const proc = await startProcess(process.execPath, ftpfwdArgs(o, ['-v']), { env: cleanEnv(o.home) });
   try {
     await proc.waitForOutput(LISTENING, START_TIMEOUT_MS);
     for (const line of proc.stderr().split('\n')) {
@@ -103,14 +123,15 @@ export async function probeFtpfwdCipher(sshd: SshdInstance, vsftpd: VsftpdInstan
   }
 }
 
-/** One ftpfwd process with a listener for vsftpd and, if `slow` is given, one for the slow FTP server. */
-export async function startFtpfwd(sshd: SshdInstance, vsftpd: VsftpdInstance, home: string, cipher: string, slow?: FtpAddress): Promise<Contender> {
-  const proc = await startProcess(process.execPath, ftpfwdArgs(sshd, vsftpd, ['-q'], slow === undefined ? [] : [slow]), { env: cleanEnv(home) });
+/** One ftpfwd process with a listener for the FTP server and, if `slow` is given, one for the slow FTP server. */
+async function startFtpfwd(o: StartOptions): Promise<Contender> {
+  const { slow } = o;
+  const proc = await startProcess(process.execPath, ftpfwdArgs(o, ['-q'], slow === undefined ? [] : [slow]), { env: cleanEnv(o.home) });
   let port: number | null = null;
   let slowPort: number | null = null;
   try {
     await proc.waitForOutput(LISTENING, START_TIMEOUT_MS);
-    port = listenerFor(proc.stdout(), { host: '127.0.0.1', port: vsftpd.port });
+    port = listenerFor(proc.stdout(), o.ftp);
     if (slow !== undefined) slowPort = listenerFor(proc.stdout(), slow);
     if (port === null || (slow !== undefined && slowPort === null)) throw new Error(`ftpfwd did not print its listeners: ${proc.stdout()}`);
   } catch (error) {
@@ -125,28 +146,29 @@ export async function startFtpfwd(sshd: SshdInstance, vsftpd: VsftpdInstance, ho
     socks: null,
     slowServer: slowPort === null ? null : { host: '127.0.0.1', port: slowPort },
     proc,
-    cipher,
+    cipher: o.cipher,
     rssAtStartKiB: memoryKiB(proc.pid, 'VmRSS'),
   };
 }
 
-export function sshCipherArgs(cipher: string | undefined): string[] {
+function sshCipherArgs(cipher: string | undefined): string[] {
   return cipher === undefined ? [] : ['-c', cipher];
 }
 
 /** A one-command ssh -v connection, to read the ciphers OpenSSH negotiates. */
-export async function probeSshCipher(sshd: SshdInstance, cipher: string | undefined, home: string): Promise<string> {
-  const result = await run('ssh', ['-v', ...sshCipherArgs(cipher), ...sshClientArgs(sshd), 'true'], { timeoutMs: START_TIMEOUT_MS, env: cleanEnv(home) });
+async function probeSshCipher(endpoint: SshEndpoint, cipher: string | undefined, home: string): Promise<string> {
+  const result = await run('ssh', ['-v', ...sshCipherArgs(cipher), ...sshClientArgs(endpoint), 'true'], { timeoutMs: START_TIMEOUT_MS, env: cleanEnv(home) });
   const down = /kex: server->client cipher: (\S+)/.exec(result.stderr)?.[1];
   const up = /kex: client->server cipher: (\S+)/.exec(result.stderr)?.[1];
   if (down === undefined) return `unknown (ssh exit ${String(result.code)})`;
   return up === undefined || up === down ? down : `${up} / ${down}`;
 }
 
-export async function startSshSocks(sshd: SshdInstance, vsftpd: VsftpdInstance, slow: FtpAddress, home: string, key: ContenderKey, cipher: string | undefined, negotiated: string): Promise<Contender> {
+/** `ssh -N -D`: a SOCKS5 proxy whose every connection is a channel of one SSH connection. */
+async function startSshSocks(o: StartOptions, key: ContenderKey, cipher: string | undefined): Promise<Contender> {
   const socksPort = await freePort('127.0.0.1');
-  const args = ['-N', '-D', `127.0.0.1:${socksPort}`, '-o', 'ExitOnForwardFailure=yes', ...sshCipherArgs(cipher), ...sshClientArgs(sshd)];
-  const proc = await startProcess('ssh', args, { env: cleanEnv(home) });
+  const args = ['-N', '-D', `127.0.0.1:${socksPort}`, '-o', 'ExitOnForwardFailure=yes', ...sshCipherArgs(cipher), ...sshClientArgs(o.endpoint)];
+  const proc = await startProcess('ssh', args, { env: cleanEnv(o.home) });
   try {
     const exited = proc.waitExit(START_TIMEOUT_MS).then(
       (status) => {
@@ -162,12 +184,29 @@ export async function startSshSocks(sshd: SshdInstance, vsftpd: VsftpdInstance, 
   return {
     key,
     label: cipher === undefined ? 'ssh -D (default cipher)' : `ssh -D -c ${cipher}`,
-    ftpHost: '127.0.0.1',
-    ftpPort: vsftpd.port,
+    ftpHost: o.ftp.host,
+    ftpPort: o.ftp.port,
     socks: { host: '127.0.0.1', port: socksPort },
-    slowServer: slow,
+    slowServer: o.slow ?? null,
     proc,
-    cipher: negotiated,
+    cipher: o.cipher,
     rssAtStartKiB: memoryKiB(proc.pid, 'VmRSS'),
   };
+}
+
+/** The OpenSSH cipher each OpenSSH contender asks for (undefined: OpenSSH's default). */
+export const SSH_CIPHERS: Readonly<Record<ContenderKey, string | undefined>> = { 'ssh-default': undefined, 'ssh-aes-gcm': AES_GCM };
+
+/** Starts one of FORWARDERS; a new forwarding contender adds its case here. */
+export function startForwarder(key: ContenderKey, o: StartOptions): Promise<Contender> {
+  if (key === 'ftpfwd') return startFtpfwd(o);
+  if (key in SSH_CIPHERS) return startSshSocks(o, key, SSH_CIPHERS[key]);
+  throw new Error(`no way to start a contender called ${key}`);
+}
+
+/** Probes the cipher each forwarder negotiates with `endpoint`. */
+export async function probeCiphers(o: Pick<StartOptions, 'endpoint' | 'ftp' | 'home'>): Promise<Record<ContenderKey, string>> {
+  const ciphers: Record<ContenderKey, string> = { ftpfwd: await probeFtpfwdCipher(o) };
+  for (const [key, cipher] of Object.entries(SSH_CIPHERS)) ciphers[key] = await probeSshCipher(o.endpoint, cipher, o.home);
+  return ciphers;
 }

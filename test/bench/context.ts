@@ -10,9 +10,10 @@ import { sha256File, writeRandomFile } from '../helpers/files.js';
 import type { SshdInstance } from '../helpers/sshd.js';
 import type { VsftpdInstance } from '../helpers/vsftpd.js';
 import { MiB, type Config } from './config.js';
-import type { Contender, ContenderKey } from './contenders.js';
+import type { Contender, ContenderKey, FtpAddress, SshEndpoint } from './contenders.js';
 import type { Environment } from './environment.js';
-import { sha256, type Bench, type Kind } from './measure.js';
+import { inSession } from './ftpClient.js';
+import { errorText, sha256, type Bench, type Kind } from './measure.js';
 import type { SlowFtpServer } from './slowFtpServer.js';
 import type { Summary } from './summary.js';
 
@@ -63,6 +64,9 @@ export interface BenchContext {
   /** Where the slow-reader transfers may take (ms). */
   slowTimeoutMs: number;
   files: Files;
+  /** The FTP server's root (sections may add files of their own), and the run's own directory. */
+  ftpRoot: string;
+  workDir: string;
   /** Where downloads are written. */
   clientDir: string;
   /** HOME of the contenders' processes. */
@@ -70,6 +74,12 @@ export interface BenchContext {
   /** The contenders that stay up for the whole run, `direct` first. */
   contenders: Contender[];
   byKey(key: ContenderKey): Contender;
+  /**
+   * Starts a new forwarder like `key` (one of FORWARDERS) through `endpoint`
+   * (default: sshd itself), with a listener or route for `slow` if given;
+   * it is stopped at the end of the run at the latest.
+   */
+  startContender(key: ContenderKey, endpoint?: SshEndpoint, slow?: FtpAddress): Promise<Contender>;
   /** False (and noted) when the run is interrupted, has failed too often or is out of time. */
   roundAllowed(section: string, round: number): boolean;
   /** Stopped at the end of the run, in reverse order, even when the run fails. */
@@ -81,22 +91,35 @@ export async function removeAll(paths: string[]): Promise<void> {
   for (const path of paths) await rm(path, { force: true });
 }
 
-/** What a section's report reads. */
+/** What a section's report reads, and where it writes. */
 export interface ReportContext {
   config: Config;
   contenders: Contender[];
   bench: Bench;
   /** The summary of one kind of measurement through one contender. */
   get(kind: Kind, key: ContenderKey): Summary;
-  /** Appends one line to the report. */
-  say(line?: string): void;
+  /** The section's heading; the report numbers it. */
+  heading(text: string): void;
+  /** A line of explanation under the heading or a table. */
+  note(text: string): void;
+  table(header: string[], rows: string[][]): void;
+  /**
+   * A row of the summary at the top of the report: the figure's name, then
+   * one cell per forwarder (FORWARDERS), then ftpfwd's ratio to each of
+   * BASELINES (see headlineRow in summary.ts).
+   */
+  headline(row: string[]): void;
+  /** The forwarders' VmHWM after each section that has an rssLabel. */
+  rss: RssPoint[];
+  /** Their VmRSS at the end. */
+  finalRss: Partial<Record<ContenderKey, number | null>>;
 }
 
 export interface Section {
   /** Short name, for progress lines and skipped rounds. */
   id: string;
   /** What it measures, for the JSON summaries and ratios, in report order. */
-  kinds: readonly Kind[];
+  kinds(config: Config): readonly Kind[];
   /** Kinds measured only for the forwarding processes (not `direct`). */
   forwardersOnly?: boolean;
   /** Measures. Problems go to ctx.bench; nothing is thrown for a failed transfer. */
@@ -107,4 +130,38 @@ export interface Section {
   rssLabel?: string;
   /** Further top-level entries of the JSON results. */
   json?(r: ReportContext): Record<string, unknown>;
+}
+
+/** Logs in through `contender` and fetches the first small file; throws unless it arrives intact. */
+export async function warmUp(ctx: BenchContext, contender: Contender): Promise<void> {
+  const [name, contents] = [...ctx.files.small][0]!;
+  let received: Buffer = Buffer.alloc(0);
+  const outcome = await inSession(contender, async (session) => {
+    received = await session.get(`small/${name}`);
+  });
+  if (outcome.problems.length > 0 || !received.equals(contents)) throw new Error(`warm-up via ${contender.label}: ${outcome.problems.join('; ') || 'wrong data'}`);
+}
+
+/**
+ * Runs `measure` with a new forwarder like `key` (its memory not yet used by
+ * earlier transfers), warmed up with one small file; stops it after. A
+ * failure to start it is recorded as one of `kind`.
+ */
+export async function withFreshForwarder(
+  ctx: BenchContext,
+  key: ContenderKey,
+  kind: Kind,
+  slow: FtpAddress | undefined,
+  measure: (contender: Contender, pid: number) => Promise<void>,
+): Promise<void> {
+  let fresh: Contender | undefined;
+  try {
+    fresh = await ctx.startContender(key, ctx.sshd, slow);
+    await warmUp(ctx, fresh);
+    await measure(fresh, fresh.proc!.pid);
+  } catch (error) {
+    ctx.bench.failures.push(`${kind} via ${fresh?.label ?? key}: ${errorText(error)}`);
+  } finally {
+    await fresh?.proc?.stop();
+  }
 }

@@ -16,6 +16,7 @@ export interface Environment {
   ssh2DefaultCiphers: string[];
   openssh: string;
   curl: string;
+  lftp: string;
   cpu: string;
   cpuCount: number;
   aesNi: boolean;
@@ -41,6 +42,7 @@ export async function environment(workDir: string): Promise<Environment> {
   }
   const ssh = await run('ssh', ['-V'], { timeoutMs: 10_000 });
   const curlVersion = await run('curl', ['--version'], { timeoutMs: 10_000 });
+  const lftpVersion = await run('lftp', ['--version'], { timeoutMs: 10_000 });
   const ticks = await run('getconf', ['CLK_TCK'], { timeoutMs: 10_000 });
   if (/^\d+$/.test(ticks.stdout.trim())) setClockTicks(Number(ticks.stdout.trim()));
   let cpuInfo = '';
@@ -56,6 +58,7 @@ export async function environment(workDir: string): Promise<Environment> {
     ssh2DefaultCiphers: defaults,
     openssh: (ssh.stderr || ssh.stdout).trim(),
     curl: curlVersion.stdout.split('\n')[0]?.split(' ').slice(0, 2).join(' ') ?? 'unknown',
+    lftp: /Version (\S+)/.exec(lftpVersion.stdout)?.[1] ?? 'unknown',
     cpu: cpus()[0]?.model ?? 'unknown',
     cpuCount: cpus().length,
     aesNi: /^flags\s*:.*\baes\b/m.test(cpuInfo),

@@ -4,6 +4,7 @@
  * share.
  */
 import { connect as connectTcp, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { CLIENT_TIMEOUT_MS } from './config.js';
 import type { Contender, SocksProxy } from './contenders.js';
 import { errorText, type TransferOutcome } from './measure.js';
@@ -18,8 +19,12 @@ export class SocketReader {
   private failure: Error | null = null;
   private wake: (() => void) | null = null;
 
+  /** performance.now() when the first byte arrived. */
+  firstDataAt: number | null = null;
+
   constructor(readonly socket: Socket) {
     socket.on('data', (chunk: Buffer) => {
+      this.firstDataAt ??= performance.now();
       this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
       this.notify();
     });
@@ -167,12 +172,14 @@ export class FtpClient {
     }
   }
 
-  async get(path: string): Promise<Buffer> {
+  /** `timing.firstByteAt` is set to when the first byte of the file arrived (performance.now()). */
+  async get(path: string, timing?: { firstByteAt?: number }): Promise<Buffer> {
     const data = await this.openData();
     try {
       expect(await this.command(`RETR ${path}`), [125, 150], `RETR ${path}`);
       const [body, done] = await Promise.all([data.rest(`the data of ${path}`), this.reply()]);
       expect(done, [226], `RETR ${path}`);
+      if (timing !== undefined && data.firstDataAt !== null) timing.firstByteAt = data.firstDataAt;
       return body;
     } finally {
       data.socket.destroy();

@@ -8,7 +8,8 @@ import { curlRoute, type Contender, type ContenderKey } from './contenders.js';
 import { cpuSeconds, descendantsCpuSeconds, type RssTrace } from './proc.js';
 import { fmt, kib, signedKib } from './summary.js';
 
-export type Kind = 'slow-down' | 'slow-up' | 'large-down' | 'large-up' | 'small-down' | 'small-up' | 'conc-down' | 'conc-up';
+/** What was measured, e.g. 'large-down'; each section names its own. */
+export type Kind = string;
 
 export interface Sample {
   kind: Kind;
@@ -29,6 +30,8 @@ export interface Sample {
   problems: string[];
   /** Slow-reader section only. */
   rss?: RssTrace;
+  /** Further figures of this one measurement (e.g. time to first byte, peak RSS), by name. */
+  metrics?: Record<string, number>;
 }
 
 export interface TransferOutcome {
@@ -47,6 +50,8 @@ export interface Measurement {
   verify: () => Promise<string[]>;
   /** The RSS trace of the last attempt, if `transfer` took one. */
   rss?: () => RssTrace | null;
+  /** Further figures of the last attempt, read after `verify`. */
+  metrics?: () => Record<string, number>;
 }
 
 /** Set on SIGINT/SIGTERM: nothing more is measured or reported while clean-up runs. */
@@ -107,9 +112,10 @@ export class Bench {
         ok,
         problems,
         ...(rss === null ? {} : { rss }),
+        ...(m.metrics === undefined ? {} : { metrics: m.metrics() }),
       });
       const mark = (ok ? '' : '  FAILED') + (outcome.stalls > 0 ? '  (curl stalled)' : '');
-      const rate = kind.startsWith('small') ? `${fmt(m.files / seconds)} files/s` : `${fmt(m.bytes / MB / seconds)} MB/s`;
+      const rate = `${fmt(m.bytes / MB / seconds)} MB/s${m.files > 1 ? `, ${fmt(m.files / seconds)} files/s` : ''}`;
       const memory = rss === null ? '' : `  RSS ${kib(rss.beforeKiB)} -> max ${kib(rss.maxKiB)} (${signedKib(rss.growthKiB)}, ${rss.samples} samples)`;
       process.stderr.write(`  round ${round + 1} ${kind.padEnd(10)} ${contender.label.padEnd(33)} ${seconds.toFixed(2).padStart(7)} s  ${rate}${memory}${mark}\n`);
       return;
@@ -126,7 +132,7 @@ export function transferTimeoutMs(bytes: number): number {
 }
 
 /** Printed by curl after each transfer: set-up time and total time, in seconds. */
-export const CURL_TIMES = '%{time_pretransfer} %{time_total}\\n';
+export const CURL_TIMES = '%{time_pretransfer} %{time_total} %{time_starttransfer}\\n';
 
 /**
  * curl in passive mode (it sends EPSV first); `-sS` keeps its progress meter
@@ -138,7 +144,12 @@ export function curl(contender: Contender, args: string[], timeoutMs: number, ve
   return run('curl', [...flags, ...curlRoute(contender), ...args], { timeoutMs: timeoutMs + 5_000 });
 }
 
-export function curlOutcome(results: RunResult[]): TransferOutcome {
+/** `rttMs`: the round-trip time of the path, whose log-in round trips are not a stall. */
+/** Round trips of curl's log-in and data set-up (greeting, USER, PASS, PWD, EPSV, TYPE, SIZE, the SSH channels...), generously. */
+const SET_UP_ROUND_TRIPS = 12;
+
+export function curlOutcome(results: RunResult[], rttMs = 0): TransferOutcome {
+  const stallSeconds = STALL_SECONDS + (SET_UP_ROUND_TRIPS * rttMs) / 1000;
   const problems: string[] = [];
   let stalls = 0;
   for (const result of results) {
@@ -148,7 +159,7 @@ export function curlOutcome(results: RunResult[]): TransferOutcome {
       continue;
     }
     const setUp = Number(result.stdout.trim().split(/\s+/)[0]);
-    if (Number.isFinite(setUp) && setUp > STALL_SECONDS) stalls += 1;
+    if (Number.isFinite(setUp) && setUp > stallSeconds) stalls += 1;
   }
   return { problems, stalls };
 }

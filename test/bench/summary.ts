@@ -1,7 +1,7 @@
 /** Medians, ratios and the formatting of figures and tables. */
 import { GiB, MAX_ATTEMPTS, MB, STALL_SECONDS } from './config.js';
 import type { ReportContext } from './context.js';
-import type { ContenderKey } from './contenders.js';
+import { BASELINES, FORWARDERS, type ContenderKey } from './contenders.js';
 import type { Kind, Sample } from './measure.js';
 
 export function median(values: number[]): number | null {
@@ -57,6 +57,70 @@ export function summarize(samples: Sample[], kind: Kind, contender: ContenderKey
   };
 }
 
+/** MB/s of one measurement. */
+export function mbPerSecond(s: Sample): number {
+  return s.bytes / MB / s.seconds;
+}
+
+/** Files per second of one measurement. */
+export function filesPerSecond(s: Sample): number {
+  return s.files / s.seconds;
+}
+
+/** The median and range of some values (one per round). */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+}
+
+export function spread(values: number[]): Spread | null {
+  const middle = median(values);
+  return middle === null ? null : { median: middle, min: Math.min(...values), max: Math.max(...values), n: values.length };
+}
+
+/** A figure of each verified measurement of `kind` through `key`, in round order. */
+export function figures(samples: Sample[], kind: Kind, key: ContenderKey, figure: (s: Sample) => number | null): number[] {
+  return samples.filter((s) => s.kind === kind && s.contender === key && s.ok).flatMap((s) => {
+    const value = figure(s);
+    return value === null || !Number.isFinite(value) ? [] : [value];
+  });
+}
+
+/**
+ * `key`'s figure divided by `other`'s, round by round: the contenders take
+ * turns within a round, so each pair shares the machine's state of the
+ * moment, and the spread of these ratios is the run's own noise.
+ */
+export function roundRatios(samples: Sample[], kind: Kind, key: ContenderKey, other: ContenderKey, figure: (s: Sample) => number | null): number[] {
+  const byRound = (k: ContenderKey): Map<number, number> => {
+    const found = new Map<number, number>();
+    for (const s of samples) {
+      if (s.kind !== kind || s.contender !== k || !s.ok) continue;
+      const value = figure(s);
+      if (value !== null && Number.isFinite(value)) found.set(s.round, value);
+    }
+    return found;
+  };
+  const mine = byRound(key);
+  const theirs = byRound(other);
+  return [...mine].flatMap(([round, value]) => {
+    const base = theirs.get(round);
+    return base === undefined || base === 0 ? [] : [value / base];
+  });
+}
+
+/** "12.3" for one value, "12.3 (11.0-13.1)" for the median and range of several. */
+export function fmtSpread(s: Spread | null, format: (value: number) => string = (v) => fmt(v)): string {
+  if (s === null) return '-';
+  return s.n < 2 ? format(s.median) : `${format(s.median)} (${format(s.min)}-${format(s.max)})`;
+}
+
+export function fmtRatioSpread(s: Spread | null): string {
+  return fmtSpread(s, (v) => `${v.toFixed(2)}x`);
+}
+
 export function ratio(a: number | null, b: number | null): number | null {
   return a === null || b === null || b === 0 ? null : a / b;
 }
@@ -95,22 +159,24 @@ export function signedKib(value: number | null): string {
 }
 
 /** " (n FAILED)" after a contender's name when some of its transfers failed. */
-export function failedNote(a: Summary, b: Summary): string {
-  return a.failed + b.failed > 0 ? ` (${a.failed + b.failed} FAILED)` : '';
+export function failedNote(a: Summary, b?: Summary): string {
+  const failed = a.failed + (b?.failed ?? 0);
+  return failed > 0 ? ` (${failed} FAILED)` : '';
 }
 
-/** ftpfwd against each OpenSSH contender: throughput and CPU ratios of two kinds (down, up). */
-export function ratioRows(r: ReportContext, kindA: Kind, kindB: Kind, pick: (s: Summary) => number | null, cpu: (s: Summary) => number | null): string[][] {
-  return (['ssh-default', 'ssh-aes-gcm'] as const).map((other) => {
-    const label = `ftpfwd / ${r.contenders.find((c) => c.key === other)!.label}`;
-    return [
-      label,
-      fmtRatio(ratio(pick(r.get(kindA, 'ftpfwd')), pick(r.get(kindA, other)))),
-      fmtRatio(ratio(pick(r.get(kindB, 'ftpfwd')), pick(r.get(kindB, other)))),
-      fmtRatio(ratio(cpu(r.get(kindA, 'ftpfwd')), cpu(r.get(kindA, other)))),
-      fmtRatio(ratio(cpu(r.get(kindB, 'ftpfwd')), cpu(r.get(kindB, other)))),
-    ];
-  });
+/**
+ * ftpfwd against each OpenSSH contender, for two kinds (down, up): the
+ * throughput ratio round by round (median and range), and the ratio of the
+ * median CPU costs.
+ */
+export function ratioRows(r: ReportContext, kindA: Kind, kindB: Kind, pick: (s: Sample) => number | null, cpu: (s: Summary) => number | null): string[][] {
+  return BASELINES.map((other) => [
+    `ftpfwd / ${r.contenders.find((c) => c.key === other)!.label}`,
+    fmtRatioSpread(spread(roundRatios(r.bench.samples, kindA, 'ftpfwd', other, pick))),
+    fmtRatioSpread(spread(roundRatios(r.bench.samples, kindB, 'ftpfwd', other, pick))),
+    fmtRatio(ratio(cpu(r.get(kindA, 'ftpfwd')), cpu(r.get(kindA, other)))),
+    fmtRatio(ratio(cpu(r.get(kindB, 'ftpfwd')), cpu(r.get(kindB, other)))),
+  ]);
 }
 
 /** How many curl measurements were repeated (or kept) because curl idled in its set-up. */
@@ -119,5 +185,22 @@ export function stallNote(r: ReportContext, kindA: Kind, kindB: Kind): void {
   const redone = list.reduce((sum, s) => sum + s.stalledAttempts, 0);
   const kept = list.reduce((sum, s) => sum + s.stalledSamples, 0);
   if (redone + kept === 0) return;
-  r.say(`  curl idled >${STALL_SECONDS} s in set-up: ${redone} measurement(s) repeated${kept > 0 ? `, ${kept} kept after ${MAX_ATTEMPTS} attempts` : ''}`);
+  r.note(`curl idled >${STALL_SECONDS} s in set-up: ${redone} measurement(s) repeated${kept > 0 ? `, ${kept} kept after ${MAX_ATTEMPTS} attempts` : ''}`);
+}
+
+/**
+ * A row of the report's summary: the median of `figure` through each
+ * forwarder, then ftpfwd's ratio to each baseline round by round (median and
+ * range).
+ */
+export function headlineRow(r: ReportContext, label: string, kind: Kind, figure: (s: Sample) => number | null, format: (value: number) => string = (v) => fmt(v)): string[] {
+  const samples = r.bench.samples;
+  return [
+    label,
+    ...FORWARDERS.map((key) => {
+      const middle = median(figures(samples, kind, key, figure));
+      return middle === null ? '-' : format(middle);
+    }),
+    ...BASELINES.map((other) => fmtRatioSpread(spread(roundRatios(samples, kind, 'ftpfwd', other, figure)))),
+  ];
 }

@@ -137,6 +137,8 @@ class DelayedPipe {
   private release(): void {
     this.timer = null;
     const now = performance.now();
+    // One writev for everything released together, not one write per chunk.
+    this.to.cork();
     // setTimeout counts whole milliseconds; an entry due within the next one is due now.
     while (this.head < this.queue.length && this.queue[this.head]!.due <= now + 1) {
       const entry = this.queue[this.head]!;
@@ -151,6 +153,7 @@ class DelayedPipe {
       this.queuedBytes -= entry.chunk.length;
       if (!this.to.destroyed) this.to.write(entry.chunk);
     }
+    this.to.uncork();
     if (this.head >= COMPACT_AFTER || this.head === this.queue.length) {
       this.queue.splice(0, this.head);
       this.head = 0;

@@ -4,7 +4,8 @@ import { MiB } from '../config.js';
 import { ftpUrl } from '../contenders.js';
 import { removeAll, type BenchContext, type ReportContext, type Section } from '../context.js';
 import { checkFile, curl, curlOutcome, rotate, transferTimeoutMs } from '../measure.js';
-import { failedNote, fmt, fmtRange, ratioRows, stallNote, table } from '../summary.js';
+import { headlineRow, mbPerSecond } from '../summary.js';
+import { bulkTables } from './large.js';
 
 async function run(ctx: BenchContext): Promise<void> {
   const { config, bench, files, vsftpd } = ctx;
@@ -47,21 +48,11 @@ async function run(ctx: BenchContext): Promise<void> {
 }
 
 function report(r: ReportContext): void {
-  const { config, say } = r;
-  say();
-  say(`3. ${config.sessions} concurrent sessions, ${config.sessionMiB} MiB each: ${config.sessions} curl processes at once, total MB/s`);
-  say(table(
-    ['contender', 'down MB/s', 'range', 'up MB/s', 'range', 'CPU s/GiB down', 'up', 'sshd CPU s/GiB down', 'up'],
-    r.contenders.map((c) => {
-      const d = r.get('conc-down', c.key);
-      const u = r.get('conc-up', c.key);
-      return [c.label + failedNote(d, u), fmt(d.mbPerSecond), fmtRange(d), fmt(u.mbPerSecond), fmtRange(u), fmt(d.forwarderCpuSecondsPerGiB, 2), fmt(u.forwarderCpuSecondsPerGiB, 2), fmt(d.sshdCpuSecondsPerGiB, 2), fmt(u.sshdCpuSecondsPerGiB, 2)];
-    }),
-  ));
-  stallNote(r, 'conc-down', 'conc-up');
-  say();
-  say(table(['ratio', 'down MB/s', 'up MB/s', 'CPU/GiB down', 'CPU/GiB up'],
-    ratioRows(r, 'conc-down', 'conc-up', (s) => s.mbPerSecond, (s) => s.forwarderCpuSecondsPerGiB)));
+  const { config } = r;
+  r.heading(`${config.sessions} concurrent sessions on loopback, ${config.sessionMiB} MiB each: ${config.sessions} curl processes at once, total MB/s`);
+  bulkTables(r, 'conc-down', 'conc-up');
+  r.headline(headlineRow(r, `${config.sessions} concurrent downloads, total MB/s`, 'conc-down', mbPerSecond));
+  r.headline(headlineRow(r, `${config.sessions} concurrent uploads, total MB/s`, 'conc-up', mbPerSecond));
 }
 
-export const concurrentSessions: Section = { id: 'concurrent', kinds: ['conc-down', 'conc-up'], run, report, rssLabel: 'concurrent sessions' };
+export const concurrentSessions: Section = { id: 'concurrent', kinds: () => ['conc-down', 'conc-up'], run, report, rssLabel: 'concurrent sessions' };

@@ -5,8 +5,12 @@
  */
 import type { Section } from '../context.js';
 import { concurrentSessions } from './concurrent.js';
+import { delayLine } from './delay.js';
 import { largeFile } from './large.js';
+import { lftpMirror } from './mirror.js';
+import { manySessions } from './manySessions.js';
+import { memory } from './memory.js';
 import { slowReader } from './slowReader.js';
 import { smallFiles } from './smallFiles.js';
 
-export const SECTIONS: readonly Section[] = [largeFile, smallFiles, concurrentSessions, slowReader];
+export const SECTIONS: readonly Section[] = [largeFile, smallFiles, concurrentSessions, manySessions, lftpMirror, delayLine, slowReader, memory];

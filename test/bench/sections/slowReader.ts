@@ -7,49 +7,23 @@
  * growth. One round: the point is memory, not speed.
  */
 import { join } from 'node:path';
-import { AES_GCM, MB, MiB, RSS_SAMPLE_MS } from '../config.js';
-import { FORWARDERS, ftpUrl, slowServerUrl, startFtpfwd, startSshSocks, type Contender, type ContenderKey } from '../contenders.js';
-import { removeAll, type BenchContext, type ReportContext, type Section } from '../context.js';
-import { inSession } from '../ftpClient.js';
-import { checkFile, curl, curlOutcome, errorText, isInterrupted, type Kind, type Sample } from '../measure.js';
+import { MB, MiB, RSS_SAMPLE_MS } from '../config.js';
+import { BASELINES, FORWARDERS, ftpUrl, slowServerUrl, type ContenderKey } from '../contenders.js';
+import { removeAll, withFreshForwarder, type BenchContext, type ReportContext, type Section } from '../context.js';
+import { checkFile, curl, curlOutcome, isInterrupted, type Kind, type Sample } from '../measure.js';
 import { traceRss, type RssTrace } from '../proc.js';
-import { failedNote, fmt, fmtRatio, kib, ratio, signedKib, stallNote, table } from '../summary.js';
+import { failedNote, fmt, fmtRatio, kib, ratio, signedKib, stallNote } from '../summary.js';
 
 async function run(ctx: BenchContext): Promise<void> {
-  const { config, bench, files, sshd, vsftpd, home, env, slowServer } = ctx;
+  const { config, bench, files, slowServer } = ctx;
   const largeBytes = config.sizeMiB * MiB;
   const slowTimeout = ctx.slowTimeoutMs;
   process.stderr.write(`\n4. slow reader, ${config.sizeMiB} MiB at ${config.slowRateMiB} MiB/s, a new forwarder process per transfer\n`);
-  const startForwarder = async (key: ContenderKey): Promise<Contender> => {
-    const started = key === 'ftpfwd'
-      ? await startFtpfwd(sshd, vsftpd, home, env.ciphers.ftpfwd ?? 'unknown', slowServer.address)
-      : await startSshSocks(sshd, vsftpd, slowServer.address, home, key, key === 'ssh-aes-gcm' ? AES_GCM : undefined, env.ciphers[key] ?? 'unknown');
-    ctx.addCleanup(async () => void (await started.proc?.stop()));
-    return started;
-  };
-  /** Runs `measure` with a new forwarder like `key`, warmed up; stops it after. */
-  const withNewForwarder = async (key: ContenderKey, kind: Kind, measure: (contender: Contender, pid: number) => Promise<void>): Promise<void> => {
-    let fresh: Contender | undefined;
-    try {
-      fresh = await startForwarder(key);
-      const [warmName, warmContents] = [...files.small][0]!;
-      let received: Buffer = Buffer.alloc(0);
-      const warm = await inSession(fresh, async (session) => {
-        received = await session.get(`small/${warmName}`);
-      });
-      if (warm.problems.length > 0 || !received.equals(warmContents)) throw new Error(`warm-up: ${warm.problems.join('; ') || 'wrong data'}`);
-      await measure(fresh, fresh.proc!.pid);
-    } catch (error) {
-      bench.failures.push(`${kind} via ${fresh?.label ?? key}: ${errorText(error)}`);
-    } finally {
-      await fresh?.proc?.stop();
-    }
-  };
   if (!ctx.roundAllowed('slow reader', 0)) return;
   for (const key of FORWARDERS) {
     if (isInterrupted()) break;
     const out = join(ctx.clientDir, `slow-${key}.bin`);
-    await withNewForwarder(key, 'slow-down', async (contender, pid) => {
+    await withFreshForwarder(ctx, key, 'slow-down', slowServer.address, async (contender, pid) => {
       let trace: RssTrace | null = null;
       await bench.measure(contender, 'slow-down', 0, {
         bytes: largeBytes,
@@ -70,7 +44,7 @@ async function run(ctx: BenchContext): Promise<void> {
     });
     await removeAll([out]);
     const name = `slow-${key}.bin`;
-    await withNewForwarder(key, 'slow-up', async (contender, pid) => {
+    await withFreshForwarder(ctx, key, 'slow-up', slowServer.address, async (contender, pid) => {
       let trace: RssTrace | null = null;
       await bench.measure(contender, 'slow-up', 0, {
         bytes: largeBytes,
@@ -119,15 +93,14 @@ function maxRatio(r: ReportContext, kind: Kind, other: ContenderKey): number | n
 }
 
 function report(r: ReportContext): void {
-  const { config, say } = r;
+  const { config } = r;
   const forwarders = r.contenders.filter((c) => c.proc !== null);
-  say();
-  say(`4. Slow reader: ${config.sizeMiB} MiB at ${config.slowRateMiB} MiB/s; down, curl --limit-rate reads slowly; up, an FTP server in the benchmark does.`);
-  say('   Each transfer has a forwarder process of its own, new and warmed up with one small file.');
-  say(`   RSS of the forwarding process: just before; max = the largest of readings every ${RSS_SAMPLE_MS} ms during the transfer and at its end,`);
-  say('   or VmHWM if the transfer raised it (a peak between readings); growth = max - before.');
-  say('   Backpressure holds when growth stays bounded (MiB, not the size of the file).');
-  say(table(
+  r.heading(`Slow reader: ${config.sizeMiB} MiB at ${config.slowRateMiB} MiB/s; down, curl --limit-rate reads slowly; up, an FTP server in the benchmark does.`);
+  r.note('Each transfer has a forwarder process of its own, new and warmed up with one small file.');
+  r.note(`RSS of the forwarding process: just before; max = the largest of readings every ${RSS_SAMPLE_MS} ms during the transfer and at its end,`);
+  r.note('or VmHWM if the transfer raised it (a peak between readings); growth = max - before.');
+  r.note('Backpressure holds when growth stays bounded (MiB, not the size of the file).');
+  r.table(
     ['contender', 'down RSS before', 'max', 'growth', 'MB/s', 'up RSS before', 'max', 'growth', 'MB/s'],
     forwarders.map((c) => {
       const d = r.get('slow-down', c.key);
@@ -140,11 +113,10 @@ function report(r: ReportContext): void {
         kib(ur?.beforeKiB ?? null), kib(ur?.maxKiB ?? null), signedKib(ur?.growthKiB ?? null), fmt(u.mbPerSecond),
       ];
     }),
-  ));
+  );
   stallNote(r, 'slow-down', 'slow-up');
-  say();
-  say(table(['ratio (growth, max RSS: >1 = ftpfwd more; MB/s: >1 = ftpfwd faster)', 'growth down', 'growth up', 'max RSS down', 'max RSS up', 'MB/s down', 'MB/s up'],
-    (['ssh-default', 'ssh-aes-gcm'] as const).map((other) => [
+  r.table(['ratio (growth, max RSS: >1 = ftpfwd more; MB/s: >1 = ftpfwd faster)', 'growth down', 'growth up', 'max RSS down', 'max RSS up', 'MB/s down', 'MB/s up'],
+    BASELINES.map((other) => [
       `ftpfwd / ${r.contenders.find((c) => c.key === other)!.label}`,
       fmtRatio(growthRatio(r, 'slow-down', other)),
       fmtRatio(growthRatio(r, 'slow-up', other)),
@@ -152,8 +124,15 @@ function report(r: ReportContext): void {
       fmtRatio(maxRatio(r, 'slow-up', other)),
       fmtRatio(ratio(r.get('slow-down', 'ftpfwd').mbPerSecond, r.get('slow-down', other).mbPerSecond)),
       fmtRatio(ratio(r.get('slow-up', 'ftpfwd').mbPerSecond, r.get('slow-up', other).mbPerSecond)),
-    ])));
-  say('  (growth ratio "-": one of the two growths is under 1 MiB, too small for a meaningful ratio)');
+    ]));
+  r.note('(growth ratio "-": one of the two growths is under 1 MiB, too small for a meaningful ratio)');
+  for (const [kind, what] of [['slow-down', 'download'], ['slow-up', 'upload']] as const) {
+    r.headline([
+      `RSS growth, ${what} read at ${config.slowRateMiB} MiB/s (one round)`,
+      ...FORWARDERS.map((key) => signedKib(slowRss(r, kind, key)?.growthKiB ?? null)),
+      ...BASELINES.map((other) => fmtRatio(growthRatio(r, kind, other))),
+    ]);
+  }
 }
 
 function json(r: ReportContext): Record<string, unknown> {
@@ -173,7 +152,7 @@ function json(r: ReportContext): Record<string, unknown> {
           ...(sample?.rss ?? {}),
         };
       })),
-      ratios: Object.fromEntries((['ssh-default', 'ssh-aes-gcm'] as const).map((other) => [
+      ratios: Object.fromEntries(BASELINES.map((other) => [
         `ftpfwd/${other}`,
         Object.fromEntries((['slow-down', 'slow-up'] as const).map((kind) => [kind, {
           rssGrowth: growthRatio(r, kind, other),
@@ -185,4 +164,4 @@ function json(r: ReportContext): Record<string, unknown> {
   };
 }
 
-export const slowReader: Section = { id: 'slow reader', kinds: ['slow-down', 'slow-up'], forwardersOnly: true, run, report, json };
+export const slowReader: Section = { id: 'slow', kinds: () => ['slow-down', 'slow-up'], forwardersOnly: true, run, report, json };

@@ -2,8 +2,8 @@
 import { join } from 'node:path';
 import { removeAll, type BenchContext, type ReportContext, type Section } from '../context.js';
 import { inSession } from '../ftpClient.js';
-import { checkFile, rotate, sha256 } from '../measure.js';
-import { failedNote, fmt, ratioRows, table, type Summary } from '../summary.js';
+import { checkFile, rotate, sha256, type Kind } from '../measure.js';
+import { failedNote, figures, filesPerSecond, fmt, fmtSpread, headlineRow, ratioRows, spread, type Summary } from '../summary.js';
 
 async function run(ctx: BenchContext): Promise<void> {
   const { config, bench, files, vsftpd } = ctx;
@@ -48,22 +48,23 @@ async function run(ctx: BenchContext): Promise<void> {
 }
 
 function report(r: ReportContext): void {
-  const { config, say } = r;
-  say();
-  say(`2. ${config.files} files of ${config.fileKiB} KiB in one session: log in, then EPSV + RETR (or STOR) per file, one at a time`);
-  say('   (the benchmark\'s own minimal FTP client, SOCKS5 for ssh -D: curl 7.88 idles 1 s before some data connections)');
-  say(table(
+  const { config } = r;
+  r.heading(`${config.files} files of ${config.fileKiB} KiB in one session on loopback: log in, then EPSV + RETR (or STOR) per file, one at a time`);
+  r.note('(the benchmark\'s own minimal FTP client, SOCKS5 for ssh -D: curl 7.88 idles 1 s before some data connections)');
+  r.table(
     ['contender', 'down files/s', 'up files/s', 'ms/file down', 'up', 'CPU ms/file down', 'up', 'sshd CPU ms/file down', 'up'],
     r.contenders.map((c) => {
       const d = r.get('small-down', c.key);
       const u = r.get('small-up', c.key);
       const msPerFile = (s: Summary): string => fmt(s.filesPerSecond === null ? null : 1000 / s.filesPerSecond, 2);
-      return [c.label + failedNote(d, u), fmt(d.filesPerSecond), fmt(u.filesPerSecond), msPerFile(d), msPerFile(u), fmt(d.forwarderCpuMsPerFile, 2), fmt(u.forwarderCpuMsPerFile, 2), fmt(d.sshdCpuMsPerFile, 2), fmt(u.sshdCpuMsPerFile, 2)];
+      const rates = (kind: Kind): string => fmtSpread(spread(figures(r.bench.samples, kind, c.key, filesPerSecond)));
+      return [c.label + failedNote(d, u), rates('small-down'), rates('small-up'), msPerFile(d), msPerFile(u), fmt(d.forwarderCpuMsPerFile, 2), fmt(u.forwarderCpuMsPerFile, 2), fmt(d.sshdCpuMsPerFile, 2), fmt(u.sshdCpuMsPerFile, 2)];
     }),
-  ));
-  say();
-  say(table(['ratio', 'down files/s', 'up files/s', 'CPU/file down', 'CPU/file up'],
-    ratioRows(r, 'small-down', 'small-up', (s) => s.filesPerSecond, (s) => s.forwarderCpuMsPerFile)));
+  );
+  r.table(['ratio', 'down files/s', 'up files/s', 'CPU/file down', 'CPU/file up'],
+    ratioRows(r, 'small-down', 'small-up', filesPerSecond, (s) => s.forwarderCpuMsPerFile));
+  r.headline(headlineRow(r, `${config.fileKiB} KiB downloads one after another in one session, files/s`, 'small-down', filesPerSecond));
+  r.headline(headlineRow(r, `${config.fileKiB} KiB uploads one after another in one session, files/s`, 'small-up', filesPerSecond));
 }
 
-export const smallFiles: Section = { id: 'small files', kinds: ['small-down', 'small-up'], run, report, rssLabel: 'small files' };
+export const smallFiles: Section = { id: 'small', kinds: () => ['small-down', 'small-up'], run, report, rssLabel: 'small files' };
