@@ -145,7 +145,8 @@ async function run(ctx: BenchContext): Promise<void> {
 
 function report(r: ReportContext): void {
   const { config } = r;
-  r.heading(`lftp mirror of ${config.mirrorFiles} files of ${config.mirrorMinKiB}-${config.mirrorMaxKiB} KiB in ${Math.ceil(config.mirrorFiles / PER_DIRECTORY)} directories on loopback: \`mirror\` down, \`mirror -R\` up`);
+  const directories = Math.ceil(config.mirrorFiles / PER_DIRECTORY);
+  r.heading(`lftp mirror of ${config.mirrorFiles} files of ${config.mirrorMinKiB}-${config.mirrorMaxKiB} KiB in ${directories} ${directories === 1 ? 'directory' : 'directories'} on loopback: \`mirror\` down, \`mirror -R\` up`);
   r.note('lftp through ssh -D runs under proxychains4 (lftp has no SOCKS support); --no-perms both ways.');
   r.table(
     ['contender', 'down files/s', 'up files/s', 'CPU ms/file down', 'up'],
