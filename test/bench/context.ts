@@ -61,7 +61,7 @@ export interface BenchContext {
   sshd: SshdInstance;
   vsftpd: VsftpdInstance;
   slowServer: SlowFtpServer;
-  /** Where the slow-reader transfers may take (ms). */
+  /** How long one slow-reader transfer may take (ms). */
   slowTimeoutMs: number;
   files: Files;
   /** The FTP server's root (sections may add files of their own), and the run's own directory. */
