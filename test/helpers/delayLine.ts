@@ -25,6 +25,7 @@
  */
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { startProcess, type ProcessHandle } from './processes.js';
 
@@ -47,6 +48,16 @@ export interface DelayLineOptions {
   maxBufferedBytes?: number;
 }
 
+export interface DelayLineProcessOptions extends DelayLineOptions {
+  /**
+   * Scheduling priority of the process (nice value, -20 to 19; below 0 needs
+   * root). The delay line stands for the network: with the endpoints
+   * keeping every core busy it should not be the one left waiting. Not
+   * changed when not given, or when the system refuses.
+   */
+  priority?: number;
+}
+
 /** Per direction: `up` is client to target, `down` target to client. */
 export interface DirectionStats {
   bytes: number;
@@ -54,8 +65,11 @@ export interface DirectionStats {
   pauses: number;
   /** The most this direction held at once, in bytes. */
   peakBufferedBytes: number;
-  /** How much later than due a chunk was written, at worst, in ms. */
+  /** How much later than due a chunk was written, at worst and on average, in ms. */
   maxLateMs: number;
+  meanLateMs: number;
+  /** Chunks (and ends of stream) released. */
+  releases: number;
 }
 
 export interface DelayLineStats {
@@ -74,7 +88,7 @@ export interface DelayLine {
 }
 
 function emptyDirection(): DirectionStats {
-  return { bytes: 0, pauses: 0, peakBufferedBytes: 0, maxLateMs: 0 };
+  return { bytes: 0, pauses: 0, peakBufferedBytes: 0, maxLateMs: 0, meanLateMs: 0, releases: 0 };
 }
 
 interface Entry {
@@ -143,8 +157,10 @@ class DelayedPipe {
     while (this.head < this.queue.length && this.queue[this.head]!.due <= now + 1) {
       const entry = this.queue[this.head]!;
       this.head += 1;
-      const late = now - entry.due;
+      const late = Math.max(0, now - entry.due);
       if (late > this.stats.maxLateMs) this.stats.maxLateMs = late;
+      this.stats.releases += 1;
+      this.stats.meanLateMs += (late - this.stats.meanLateMs) / this.stats.releases;
       if (entry.chunk === null) {
         this.ended = true;
         this.to.end();
@@ -250,12 +266,14 @@ export interface DelayLineProcess {
   host: string;
   port: number;
   proc: ProcessHandle;
+  /** The nice value it runs at, if it was set. */
+  priority: number | null;
   /** Stops the process (SIGTERM) and returns its stats, or null if it printed none. */
   stop(): Promise<DelayLineStats | null>;
 }
 
 /** Starts a delay line as a process of its own (node with tsx), so its CPU is its own. */
-export async function startDelayLineProcess(opts: DelayLineOptions): Promise<DelayLineProcess> {
+export async function startDelayLineProcess(opts: DelayLineProcessOptions): Promise<DelayLineProcess> {
   const args = [
     '--import', 'tsx', MAIN,
     '--listen', `${opts.listenHost ?? '127.0.0.1'}:${opts.listenPort ?? 0}`,
@@ -271,10 +289,20 @@ export async function startDelayLineProcess(opts: DelayLineOptions): Promise<Del
     throw error;
   }
   const match = LISTENING_LINE.exec(proc.stdout())!;
+  let priority: number | null = null;
+  if (opts.priority !== undefined) {
+    try {
+      setPriority(proc.pid, opts.priority);
+      priority = opts.priority;
+    } catch {
+      priority = null;
+    }
+  }
   return {
     host: match[1]!,
     port: Number(match[2]),
     proc,
+    priority,
     stop: async () => {
       await proc.stop();
       const line = proc.stdout().split('\n').find((l) => l.startsWith(STATS_PREFIX));

@@ -33,6 +33,8 @@ const STOCK_WINDOW_BYTES = 2 * MiB;
 /** The raw TCP probe of the delay line's rate: at least this much, each way. */
 const RELAY_PROBE_MIN_BYTES = 256 * MiB;
 const RELAY_PROBE_TIMEOUT_MS = 60_000;
+/** The delay lines run at this nice value (when allowed): see DelayLineProcessOptions.priority. */
+export const DELAY_LINE_PRIORITY = -5;
 
 const down = (rttMs: number): Kind => `rtt${rttMs}-down`;
 const up = (rttMs: number): Kind => `rtt${rttMs}-up`;
@@ -50,6 +52,8 @@ interface RelayCheck {
   wallSeconds: number;
   /** VmHWM of each forwarder at the end of the section. */
   peakKiB: Partial<Record<ContenderKey, number | null>>;
+  /** The nice value the delay line ran at, if it could be set. */
+  priority: number | null;
   problem: string | null;
 }
 
@@ -126,7 +130,7 @@ async function probeRate(rttMs: number, bytes: number, direction: 'up' | 'down')
   let line: DelayLineProcess | undefined;
   let client: Socket | undefined;
   try {
-    line = await startDelayLineProcess({ targetHost: '127.0.0.1', targetPort: (sink.address() as AddressInfo).port, rttMs });
+    line = await startDelayLineProcess({ targetHost: '127.0.0.1', targetPort: (sink.address() as AddressInfo).port, rttMs, priority: DELAY_LINE_PRIORITY });
     const { port } = line;
     client = await withTimeout(new Promise<Socket>((resolve, reject) => {
       const socket = connect({ host: '127.0.0.1', port }, () => resolve(socket));
@@ -158,7 +162,7 @@ export async function endpointThrough(ctx: BenchContext, line: DelayLineProcess)
 async function runOneRtt(ctx: BenchContext, rttMs: number, file: string, sum: string): Promise<void> {
   const { config, bench } = ctx;
   const bytes = config.delayMiB * MiB;
-  const check: RelayCheck = { rttMs, rawDownMBps: null, rawUpMBps: null, fastestMBps: null, stats: null, cpuSeconds: null, wallSeconds: 0, peakKiB: {}, problem: null };
+  const check: RelayCheck = { rttMs, rawDownMBps: null, rawUpMBps: null, fastestMBps: null, stats: null, cpuSeconds: null, wallSeconds: 0, peakKiB: {}, priority: null, problem: null };
   checks.push(check);
   const probeBytes = Math.max(RELAY_PROBE_MIN_BYTES, 2 * bytes);
   try {
@@ -169,7 +173,8 @@ async function runOneRtt(ctx: BenchContext, rttMs: number, file: string, sum: st
   }
   process.stderr.write(`  delay line, raw TCP: ${fmt(check.rawDownMBps)} MB/s down, ${fmt(check.rawUpMBps)} MB/s up\n`);
 
-  const line = await startDelayLineProcess({ targetHost: ctx.sshd.host, targetPort: ctx.sshd.port, rttMs });
+  const line = await startDelayLineProcess({ targetHost: ctx.sshd.host, targetPort: ctx.sshd.port, rttMs, priority: DELAY_LINE_PRIORITY });
+  check.priority = line.priority;
   ctx.addCleanup(async () => void (await line.stop()));
   const started = performance.now();
   const cpuBefore = cpuSeconds(line.proc.pid);
@@ -300,7 +305,8 @@ function report(r: ReportContext): void {
     const cpuShare = check.cpuSeconds === null || check.wallSeconds === 0 ? null : check.cpuSeconds / check.wallSeconds;
     r.note(`delay line: raw TCP ${fmt(check.rawDownMBps)} MB/s down, ${fmt(check.rawUpMBps)} MB/s up; fastest transfer through it ${fmt(check.fastestMBps)} MB/s`
       + ` (${check.fastestMBps === null || check.rawDownMBps === null || check.rawUpMBps === null ? '-' : fmtRatio(Math.min(check.rawDownMBps, check.rawUpMBps) / check.fastestMBps)} headroom, ${RELAY_HEADROOM}x needed);`
-      + ` its CPU ${cpuShare === null ? '-' : `${(cpuShare * 100).toFixed(0)}%`} of one core over the section; latest release ${stats === null ? '-' : `${Math.max(stats.up.maxLateMs, stats.down.maxLateMs).toFixed(1)} ms`} after due;`
+      + ` its CPU ${cpuShare === null ? '-' : `${(cpuShare * 100).toFixed(0)}%`} of one core over the section (nice ${check.priority ?? 'unchanged'});`
+      + ` releases after due: ${stats === null ? '-' : `${Math.max(stats.up.meanLateMs, stats.down.meanLateMs).toFixed(2)} ms on average, ${Math.max(stats.up.maxLateMs, stats.down.maxLateMs).toFixed(1)} ms at worst`};`
       + ` stopped reading at its bound ${stats === null ? '-' : String(stats.up.pauses + stats.down.pauses)} time(s).${check.problem === null ? '' : ` PROBLEM: ${check.problem}`}`);
     r.headline(headlineRow(r, `RTT ${rttMs} ms: ${config.delayMiB} MiB download, MB/s`, down(rttMs), dataRate));
     r.headline(headlineRow(r, `RTT ${rttMs} ms: ${config.delayMiB} MiB upload, MB/s`, up(rttMs), dataRate));

@@ -17,7 +17,7 @@ import { removeAll, warmUp, withFreshForwarder, type BenchContext, type ReportCo
 import { checkFile, curl, curlOutcome, errorText, isInterrupted, transferTimeoutMs, type Kind, type Measurement, type Sample } from '../measure.js';
 import { memoryKiB } from '../proc.js';
 import { failedNote, figures, fmtRatio, headlineRow, kib, median, ratio } from '../summary.js';
-import { endpointThrough } from './delay.js';
+import { DELAY_LINE_PRIORITY, endpointThrough } from './delay.js';
 
 /** The RTT of the many-downloads-through-the-delay-line measurement. */
 const DELAY_RTT_MS = 50;
@@ -103,7 +103,7 @@ async function run(ctx: BenchContext): Promise<void> {
   }
   await removeAll([one]);
 
-  const line = await startDelayLineProcess({ targetHost: ctx.sshd.host, targetPort: ctx.sshd.port, rttMs: DELAY_RTT_MS });
+  const line = await startDelayLineProcess({ targetHost: ctx.sshd.host, targetPort: ctx.sshd.port, rttMs: DELAY_RTT_MS, priority: DELAY_LINE_PRIORITY });
   ctx.addCleanup(async () => void (await line.stop()));
   try {
     const endpoint = await endpointThrough(ctx, line);
