@@ -78,7 +78,7 @@ export function knownHostsLine(host: string, port: number, publicKeyLine: string
  * OpenSSH client arguments that trust exactly `sshd` and log in with its key,
  * ignoring the user's own ssh configuration; append the remote command.
  */
-export function sshClientArgs(sshd: SshdInstance): string[] {
+export function sshClientArgs(sshd: Pick<SshdInstance, 'host' | 'port' | 'user' | 'identityFile' | 'knownHostsFile'>): string[] {
   return [
     '-F', 'none',
     '-i', sshd.identityFile,

@@ -24,6 +24,15 @@ export interface VsftpdOptions {
   netns?: string;
   pasvMinPort?: number;
   pasvMaxPort?: number;
+  /**
+   * For many sessions at once: this many in all and from one address
+   * (`max_clients`, `max_per_ip`; every session through an SSH tunnel comes
+   * from the same address), and no network or PID namespace per session
+   * (`isolate_network`, `isolate`): a set-up cost per log-in that has
+   * nothing to do with what a benchmark of many sessions measures. Default:
+   * vsftpd's own limits and isolation.
+   */
+  maxSessions?: number;
 }
 
 export interface VsftpdInstance {
@@ -111,6 +120,7 @@ export async function startVsftpd(opts: VsftpdOptions): Promise<VsftpdInstance> 
         connect_from_port_20: false,
         ...(opts.pasvMinPort === undefined ? {} : { pasv_min_port: opts.pasvMinPort }),
         ...(opts.pasvMaxPort === undefined ? {} : { pasv_max_port: opts.pasvMaxPort }),
+        ...(opts.maxSessions === undefined ? {} : { max_clients: opts.maxSessions, max_per_ip: opts.maxSessions, isolate_network: false, isolate: false }),
         seccomp_sandbox: false,
         hide_ids: true,
         secure_chroot_dir: SECURE_CHROOT_DIR,

@@ -27,6 +27,7 @@ export const REQUIREMENTS: readonly Requirement[] = [
   { name: 'python3-pyftpdlib', purpose: 'an FTP server for the compatibility matrix', via: 'install' },
   { name: 'lftp', purpose: 'an FTP client', via: 'install' },
   { name: 'curl', purpose: 'an FTP client', via: 'install' },
+  { name: 'proxychains4', purpose: 'lftp through ssh -D (SOCKS5) in the benchmark: lftp has no SOCKS support of its own', via: 'install' },
   { name: 'tnftp', purpose: 'the BSD ftp client', via: 'install' },
   { name: 'inetutils-ftp', purpose: 'the GNU inetutils ftp client', via: 'install' },
   { name: 'ncftp', purpose: 'an FTP client', via: 'install' },

@@ -1,0 +1,16 @@
+/**
+ * The sections of `npm run bench`, in the order they run and are reported.
+ * A new section is a module beside these that exports a `Section`, and one
+ * line here.
+ */
+import type { Section } from '../context.js';
+import { concurrentSessions } from './concurrent.js';
+import { delayLine } from './delay.js';
+import { largeFile } from './large.js';
+import { lftpMirror } from './mirror.js';
+import { manySessions } from './manySessions.js';
+import { memory } from './memory.js';
+import { slowReader } from './slowReader.js';
+import { smallFiles } from './smallFiles.js';
+
+export const SECTIONS: readonly Section[] = [largeFile, smallFiles, concurrentSessions, manySessions, lftpMirror, delayLine, slowReader, memory];
