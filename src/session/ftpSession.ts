@@ -67,6 +67,9 @@ const MAX_PENDING_COMMANDS = 1024;
 
 type DataMode = 'passive' | 'active-forward' | 'active-converted';
 
+/** How long a forced close waits for the peers to take our last bytes and close their side. */
+const FORCED_LINGER_MS = 1_000;
+
 /**
  * One FTP control connection and everything hanging off it. It owns the
  * client socket, the SSH control channel and every data listener, forward
@@ -519,9 +522,12 @@ export class FtpSession {
     this.flow.stop();
     this.releasePendingSetup();
     for (const transfer of this.transfers) transfer.orphan(this.options.timeouts.lingerMs);
-    endWithin(this.channel, this.options.timeouts.lingerMs);
-    // end() lets a final reply such as a 421 reach the client first.
-    endWithin(this.client, this.options.timeouts.lingerMs);
+    // end() lets a final reply such as a 421 reach the client first; when
+    // the end is forced (shutdown, SSH gone), a client that does not close
+    // its side gets only a moment.
+    const lingerMs = force ? Math.min(this.options.timeouts.lingerMs, FORCED_LINGER_MS) : this.options.timeouts.lingerMs;
+    endWithin(this.channel, lingerMs);
+    endWithin(this.client, lingerMs);
     this.log.info({ reason, durationMs: Date.now() - this.startedAt, dataConnections: this.dataCount }, 'session closed');
     if (this.transfers.size === 0) this.resolveClosed();
   }

@@ -32,9 +32,10 @@ export class ControlClient {
     socket.on('error', () => undefined);
   }
 
-  static open(host: string, port: number, timeoutMs = 10_000): Promise<ControlClient> {
+  /** `allowHalfOpen`: the server's end leaves our side open, for endInput(); otherwise we close when it does. */
+  static open(host: string, port: number, timeoutMs = 10_000, { allowHalfOpen = false } = {}): Promise<ControlClient> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host, port, allowHalfOpen: true });
+      const socket = connect({ host, port, allowHalfOpen });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new Error(`connecting to ${host}:${port} timed out`));
