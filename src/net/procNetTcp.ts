@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from 'node:net';
 import { normalizeAddress } from './addresses.js';
 
 /** One end of a TCP connection. */
@@ -6,81 +7,79 @@ export interface Endpoint {
   port: number;
 }
 
+/** The 16 bytes of an IPv6 address (`::` compressed or not, IPv4-mapped allowed). */
+function ipv6Bytes(address: string): number[] {
+  let text = address;
+  const mapped = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (mapped) {
+    const [a, b, c, d] = mapped[2]!.split('.').map(Number) as [number, number, number, number];
+    text = `${mapped[1]}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
+  const headGroups = head === '' ? [] : head!.split(':');
+  const tailGroups = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? headGroups : [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups];
+  return groups.flatMap((group) => {
+    const value = Number.parseInt(group, 16);
+    return [value >> 8, value & 0xff];
+  });
+}
+
+/** An IPv4 or IPv6 address as its bytes, in network order. */
+export function addressBytes(address: string): Buffer {
+  return Buffer.from(isIPv4(address) ? address.split('.').map(Number) : ipv6Bytes(address));
+}
+
+const hex2 = (byte: number): string => byte.toString(16).toUpperCase().padStart(2, '0');
+
 /**
- * An address as /proc/net/tcp{,6} prints it: the bytes of each 32-bit word
- * in host order, which is little-endian on every machine Node runs ftpfwd
- * on in practice (x86, arm64).
+ * An address as /proc/net/tcp{,6} prints it: each 32-bit word of the
+ * address in host byte order (little-endian on the machines that run
+ * ftpfwd: x86, arm64), upper-case hex, then `:` and the port.
  */
-function decodeAddress(hex: string): string | null {
-  if (hex.length === 8) {
-    const word = Number.parseInt(hex, 16);
-    if (Number.isNaN(word)) return null;
-    return [word & 0xff, (word >>> 8) & 0xff, (word >>> 16) & 0xff, word >>> 24].join('.');
-  }
-  if (hex.length === 32) {
-    const groups: string[] = [];
-    for (let offset = 0; offset < 32; offset += 8) {
-      const word = hex.slice(offset, offset + 8);
-      // Little-endian word: bytes 3,2,1,0 of the text are bytes 0,1,2,3 of the address.
-      const bytes = [word.slice(6, 8), word.slice(4, 6), word.slice(2, 4), word.slice(0, 2)].join('');
-      groups.push(bytes.slice(0, 4), bytes.slice(4, 8));
-    }
-    const text = groups.map((group) => Number.parseInt(group, 16).toString(16)).join(':');
-    if (text.includes('NaN')) return null;
-    return compressIPv6(text);
-  }
-  return null;
-}
-
-/** `0:0:0:0:0:ffff:7f00:1` as Node writes it: `::ffff:127.0.0.1`, `::1`. */
-function compressIPv6(full: string): string {
-  const groups = full.split(':');
-  if (groups.slice(0, 5).every((group) => group === '0') && groups[5] === 'ffff') {
-    const high = Number.parseInt(groups[6]!, 16);
-    const low = Number.parseInt(groups[7]!, 16);
-    return `::ffff:${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
-  }
-  // The longest run of zero groups becomes '::'.
-  let bestStart = -1;
-  let bestLength = 0;
-  for (let start = 0; start < 8; start += 1) {
-    let length = 0;
-    while (start + length < 8 && groups[start + length] === '0') length += 1;
-    if (length > bestLength && length > 1) {
-      bestStart = start;
-      bestLength = length;
-    }
-  }
-  if (bestStart === -1) return groups.join(':');
-  return `${groups.slice(0, bestStart).join(':')}::${groups.slice(bestStart + bestLength).join(':')}`;
-}
-
-function decodeEndpoint(field: string): Endpoint | null {
-  const [hexAddress, hexPort] = field.split(':');
-  if (hexAddress === undefined || hexPort === undefined) return null;
-  const address = decodeAddress(hexAddress);
-  const port = Number.parseInt(hexPort, 16);
-  return address === null || Number.isNaN(port) ? null : { address: normalizeAddress(address), port };
-}
-
-function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
-  return a.port === b.port && normalizeAddress(a.address) === b.address;
+function procText(bytes: readonly number[], port: number): string {
+  let text = '';
+  for (let word = 0; word < bytes.length; word += 4) text += [3, 2, 1, 0].map((index) => hex2(bytes[word + index]!)).join('');
+  return `${text}:${port.toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
 /**
- * The owner UID of the socket whose local end is `local` and whose peer is
- * `remote`, from the text of /proc/net/tcp or /proc/net/tcp6; null when no
- * such socket is listed.
+ * How the socket with this local and remote end is written in each table:
+ * `tcp` lists IPv4 sockets, `tcp6` IPv6 ones, where an IPv4 peer of a
+ * dual-stack socket appears IPv4-mapped.
  */
-export function findSocketOwner(table: string, local: Endpoint, remote: Endpoint): number | null {
-  for (const line of table.split('\n')) {
-    const fields = line.trim().split(/\s+/);
-    if (fields.length < 8 || !/^\d+:$/.test(fields[0]!)) continue;
-    const localEnd = decodeEndpoint(fields[1]!);
-    const remoteEnd = decodeEndpoint(fields[2]!);
-    if (!localEnd || !remoteEnd || !sameEndpoint(local, localEnd) || !sameEndpoint(remote, remoteEnd)) continue;
-    const uid = Number(fields[7]);
-    return Number.isInteger(uid) ? uid : null;
-  }
-  return null;
+export function socketKeys(local: Endpoint, remote: Endpoint): { tcp: string | null; tcp6: string } {
+  const localAddress = normalizeAddress(local.address);
+  const remoteAddress = normalizeAddress(remote.address);
+  const v4 = isIPv4(localAddress) && isIPv4(remoteAddress);
+  const v6Bytes = (address: string): number[] => ipv6Bytes(isIPv4(address) ? `::ffff:${address}` : address);
+  const v4Bytes = (address: string): number[] => address.split('.').map(Number);
+  if (!v4 && !(isIPv6(localAddress) || isIPv4(localAddress))) throw new RangeError(`not an IP address: ${local.address}`);
+  return {
+    tcp: v4 ? ` ${procText(v4Bytes(localAddress), local.port)} ${procText(v4Bytes(remoteAddress), remote.port)} ` : null,
+    tcp6: ` ${procText(v6Bytes(localAddress), local.port)} ${procText(v6Bytes(remoteAddress), remote.port)} `,
+  };
+}
+
+/**
+ * The owner UID on the line of `table` that holds `key` (from socketKeys),
+ * or null: undefined when the line is cut off before its UID field (the
+ * caller reads on). `table` is the whole table or a run of whole lines.
+ */
+export function findSocketOwner(table: string | Buffer, key: string): number | null {
+  const found = ownerInBuffer(typeof table === 'string' ? Buffer.from(table, 'latin1') : table, Buffer.from(key, 'latin1'));
+  return found ?? null;
+}
+
+/** As findSocketOwner, on bytes: null when `key` is not there, undefined when its line is not complete. */
+export function ownerInBuffer(table: Buffer, key: Buffer): number | null | undefined {
+  const at = table.indexOf(key);
+  if (at === -1) return null;
+  const lineEnd = table.indexOf(0x0a, at);
+  const rest = table.toString('latin1', at + key.length, lineEnd === -1 ? table.length : lineEnd);
+  // Fields after the two addresses: st, tx:rx, tr:when, retrnsmt, uid.
+  const fields = rest.trim().split(/\s+/);
+  if (fields.length < 5) return lineEnd === -1 ? undefined : null;
+  const uid = Number(fields[4]);
+  return Number.isInteger(uid) ? uid : null;
 }

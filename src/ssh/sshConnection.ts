@@ -1,4 +1,4 @@
-import { connect as connectTcp, type Socket } from 'node:net';
+import { connect as connectTcp, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Client, type ClientChannel, type ServerHostKeyAlgorithm, type TcpConnectionDetails } from 'ssh2';
 import { createAuthHandler, type AuthOptions, type AuthProgress } from './authentication.js';
@@ -6,6 +6,7 @@ import { toSsh2HostVerifier, type HostKeyVerifier } from './hostKeyVerifier.js';
 import { ProxyCommandTransport, type ProxyCommandOptions } from './proxyCommand.js';
 import type { Logger } from 'pino';
 import { FtpfwdError } from '../errors.js';
+import './ssh2Patched.js';
 import { formatHostPort } from '../net/addresses.js';
 
 export interface SshConnectOptions {
@@ -50,13 +51,37 @@ export class SshConnection {
   private closed = false;
   private readonly closeListeners = new Set<(reason: Error | null) => void>();
 
+  /** The shortest channel-open round trip seen: the path's round-trip time, plus a connect on the server's side. */
+  private shortestOpenMs = Number.POSITIVE_INFINITY;
+  /** The round trip of the last keepalive, once one was answered. */
+  private lastKeepaliveMs: number | null = null;
+
   private constructor(
     private readonly client: Client,
+    transport: Duplex,
     private readonly log: Logger,
   ) {
     client.on('tcp connection', (details, accept, reject) => this.dispatchIncoming(details, accept, reject));
     client.on('error', (error) => this.markClosed(error));
     client.on('close', () => this.markClosed(null));
+    client.on('keepalive', (roundTripMs) => {
+      this.lastKeepaliveMs = roundTripMs;
+    });
+    acknowledgePromptly(client, transport);
+  }
+
+  /**
+   * The best estimate of the path's round-trip time, for sizing receive
+   * windows; 0 until something has been measured.
+   */
+  get roundTripMs(): number {
+    const measured = Math.min(this.shortestOpenMs, this.lastKeepaliveMs ?? Number.POSITIVE_INFINITY);
+    return Number.isFinite(measured) ? measured : 0;
+  }
+
+  /** The round trip of the last keepalive, or null if none was answered yet. */
+  get keepaliveRoundTripMs(): number | null {
+    return this.lastKeepaliveMs;
   }
 
   static async connect(options: SshConnectOptions, log: Logger): Promise<SshConnection> {
@@ -79,7 +104,7 @@ export class SshConnection {
       transport.destroy();
       throw error;
     }
-    return new SshConnection(client, log);
+    return new SshConnection(client, transport, log);
   }
 
   onClose(listener: (reason: Error | null) => void): () => void {
@@ -92,7 +117,9 @@ export class SshConnection {
     return withTimeout(
       new Promise<ClientChannel>((resolve, reject) => {
         if (this.closed) return reject(sshClosedError());
+        const startedAt = performance.now();
         this.client.forwardOut(origin.host, origin.port, host, port, (error, channel) => {
+          this.shortestOpenMs = Math.min(this.shortestOpenMs, performance.now() - startedAt);
           if (error) {
             reject(new FtpfwdError('ERR_FTPFWD_FORWARD_REFUSED', `SSH server refused to connect to ${formatHostPort(host, port)}: ${error.message}`, { cause: error }));
           } else {
@@ -277,6 +304,32 @@ class HandshakeAttempt {
     }
     return new FtpfwdError('ERR_FTPFWD_SSH', `SSH connection to ${target} failed: ${error.message}`, { cause: error });
   }
+}
+
+/**
+ * sshd leaves Nagle's algorithm on for a connection that only forwards (it
+ * turns it off only when a session runs a command or a subsystem), so a
+ * small packet it sends while an earlier one is unacknowledged waits for
+ * that acknowledgement, and Linux delays it by 40 ms when we have nothing
+ * to send back: a small file's 150, data, end and 226 cost three such
+ * waits. So whenever data has arrived and nothing of ours has gone out by
+ * the end of that turn of the event loop, an SSH_MSG_IGNORE goes out,
+ * and the acknowledgement with it. The server runs nothing for it and
+ * discards it; in a steady stream our window adjustments and the kernel's
+ * own acknowledgements make it rare.
+ */
+function acknowledgePromptly(client: Client, transport: Duplex): void {
+  const sent = (): number => (transport instanceof Socket ? transport.bytesWritten : -1);
+  let pending = false;
+  transport.on('data', () => {
+    if (pending) return;
+    pending = true;
+    const before = sent();
+    setImmediate(() => {
+      pending = false;
+      if (before === -1 || sent() === before) client.sendIgnore();
+    });
+  });
 }
 
 /** ConnectTimeout=0 leaves TCP to the system, but a silent server must still not hold a handshake forever. */

@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "sockdiag",
+      "sources": ["sockdiag.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
+    }
+  ]
+}
