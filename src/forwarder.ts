@@ -13,6 +13,7 @@ import type { Prompter } from './ssh/authentication.js';
 import { connectThroughHops, describeHop, prepareHop, type SshHopOptions } from './ssh/hops.js';
 import { DEFAULT_RECONNECT, SshLink, type ReconnectPolicy } from './ssh/sshLink.js';
 import { formatHostPort } from './net/addresses.js';
+import { windowBudget } from './ssh/windowTuner.js';
 import { clampTimerMs } from './timers.js';
 
 /** One local FTP listener and the FTP server it leads to (`-L`). */
@@ -98,6 +99,9 @@ const DEFAULT_MAX_SESSIONS = 64;
 
 const DEFAULT_MAX_LINE_LENGTH = 4096;
 
+/** Extra receive window shared by all data channels: enough for two channels at 32 MiB. */
+const EXTRA_WINDOW_BYTES = 60 * 1024 * 1024;
+
 
 /**
  * Connects to the SSH server, opens every listener and serves FTP sessions
@@ -145,6 +149,12 @@ class ForwarderRuntime implements Forwarder {
   private closing: Promise<void> | null = null;
   private resolveClosed!: (outcome: { reason: string; error: Error | null }) => void;
   private readonly remoteForwards: RemoteForwardBudget;
+  /**
+   * What data channels may have beyond their first 2 MiB, all together: a
+   * window is memory when its reader stalls, and ssh2 queues whatever the
+   * peer sends within it.
+   */
+  private readonly windowBudget = windowBudget(EXTRA_WINDOW_BYTES);
 
   constructor(
     private readonly options: ForwarderOptions,
@@ -270,6 +280,7 @@ class ForwarderRuntime implements Forwarder {
         activeBindAddress: this.options.activeAddress ?? '127.0.0.1',
         acceptActiveSource,
         remoteForwards: this.remoteForwards,
+        windowBudget: this.windowBudget,
         honourPassiveAddress: this.options.honourPassiveAddress ?? false,
         maxLineLength: this.options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH,
         timeouts: this.timeouts,

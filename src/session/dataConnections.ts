@@ -4,7 +4,8 @@ import type { ClientChannel, TcpConnectionDetails } from 'ssh2';
 import { errorMessage } from '../errors.js';
 import type { ActiveTarget } from '../ftp/dataAddresses.js';
 import type { RemoteForward, SshConnection } from '../ssh/sshConnection.js';
-import { relay, type Relay, type RelayResult } from './relay.js';
+import { DEFAULT_WINDOW_TUNING, WindowTuner, type WindowBudget } from '../ssh/windowTuner.js';
+import { relay, type Relay, type RelayResult, type WindowSizing } from './relay.js';
 
 export interface DataTimeouts {
   /** How long a data listener or remote forward waits for its one connection. */
@@ -41,10 +42,22 @@ export interface DataContext {
   ssh: SshConnection;
   log: Logger;
   timeouts: DataTimeouts;
+  /** Where data channels' larger receive windows come from; all of them share it. */
+  windowBudget: WindowBudget;
   /** A set-up is no longer pending: used, timed out or closed. */
   setupEnded(setup: DataSetup): void;
   /** A relay started carrying bytes; `done` is called once when it ends. */
   transferStarted(transfer: RunningTransfer): { done(record: TransferRecord): void };
+}
+
+/** Relays a data connection, its channel's window sized to the path as it goes. */
+function startRelay(context: DataContext, socket: Socket, channel: ClientChannel): void {
+  const sizing: WindowSizing = {
+    tuner: new WindowTuner(DEFAULT_WINDOW_TUNING, context.windowBudget),
+    roundTripMs: () => context.ssh.roundTripMs,
+    onChange: (windowBytes) => context.log.debug({ windowBytes, roundTripMs: Math.round(context.ssh.roundTripMs) }, 'data channel window raised'),
+  };
+  superviseRelay(context, relay(socket, channel, context.timeouts.lingerMs, sizing));
 }
 
 /** Carries one relayed data connection and reports it to its session when it ends. */
@@ -169,7 +182,7 @@ export class PassiveDataListener implements DataSetup {
         }
         this.closed = true;
         this.context.setupEnded(this);
-        superviseRelay(this.context, relay(socket, channel, this.context.timeouts.lingerMs));
+        startRelay(this.context, socket, channel);
       },
       () => socket.destroy(),
     );
@@ -271,7 +284,7 @@ export class ActiveDataForward implements DataSetup {
         }
         this.closed = true;
         this.context.setupEnded(this);
-        superviseRelay(this.context, relay(socket, accept(), this.context.timeouts.lingerMs));
+        startRelay(this.context, socket, accept());
       },
       (error: unknown) => {
         this.context.log.warn({ reason: errorMessage(error) }, 'could not connect to the client data port');
@@ -318,7 +331,7 @@ export class ConvertedActiveConnection implements DataSetup {
           openSocket.destroy();
           return false;
         }
-        superviseRelay(context, relay(openSocket, openChannel, context.timeouts.lingerMs));
+        startRelay(context, openSocket, openChannel);
         return true;
       },
       (error: unknown) => {

@@ -7,6 +7,7 @@ import { ControlState, LOCAL_REPLIES, type Action, type ActiveStrategy, type Ste
 import { withCrlf } from '../ftp/lineFramer.js';
 import { isLoopbackAddress, isSpecialPurposeAddress, normalizeAddress, sameAddress } from '../net/addresses.js';
 import type { SshConnection } from '../ssh/sshConnection.js';
+import type { WindowBudget } from '../ssh/windowTuner.js';
 import { ControlFlow, type Side } from './controlFlow.js';
 import {
   ActiveDataForward,
@@ -50,6 +51,8 @@ export interface SessionOptions {
   /** Whether a connection arriving through a remote forward comes from the FTP server. */
   acceptActiveSource(sourceAddress: string): boolean;
   remoteForwards: RemoteForwardBudget;
+  /** Shared by every data channel of the forwarder (see WindowTuner). */
+  windowBudget: WindowBudget;
   /** Use the address in a 227 reply instead of the control connection's host. */
   honourPassiveAddress: boolean;
   maxLineLength: number;
@@ -370,6 +373,7 @@ export class FtpSession {
       ssh: this.options.ssh,
       log,
       timeouts: this.options.timeouts,
+      windowBudget: this.options.windowBudget,
       setupEnded: (setup) => {
         if (this.pendingSetup === setup) this.pendingSetup = null;
       },

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { ClientChannel } from 'ssh2';
+import type { WindowTuner } from '../ssh/windowTuner.js';
 
 export interface RelayResult {
   /** Bytes that went from the local socket into the SSH channel. */
@@ -38,7 +39,16 @@ export interface Relay {
  * are silently dropped and never call back, so the socket's inbound side is
  * stopped then, while its outbound side is allowed to flush.
  */
-export function relay(local: Socket, channel: Duplex, lingerMs: number): Relay {
+/** How a relay sizes the receive window of its channel as it goes. */
+export interface WindowSizing {
+  tuner: WindowTuner;
+  /** The SSH connection's current round-trip estimate, in ms. */
+  roundTripMs(): number;
+  /** Told of each new window, for the log. */
+  onChange?(windowBytes: number): void;
+}
+
+export function relay(local: Socket, channel: ClientChannel, lingerMs: number, sizing?: WindowSizing): Relay {
   const startedAt = Date.now();
   let bytesToRemote = 0;
   let bytesToLocal = 0;
@@ -61,6 +71,7 @@ export function relay(local: Socket, channel: Duplex, lingerMs: number): Relay {
     if (reset && !local.destroyed) local.resetAndDestroy();
     else local.destroy();
     channel.destroy();
+    sizing?.tuner.release();
     resolveDone({ bytesToRemote, bytesToLocal, durationMs: Date.now() - startedAt, error });
   };
 
@@ -77,6 +88,14 @@ export function relay(local: Socket, channel: Duplex, lingerMs: number): Relay {
   channel.on('data', (chunk: Buffer) => {
     bytesToLocal += chunk.length;
     progressed();
+    if (sizing) {
+      const backlogBytes = local.writableLength + channel.readableLength;
+      const window = sizing.tuner.onDelivered({ bytes: chunk.length, nowMs: performance.now(), backlogBytes, roundTripMs: sizing.roundTripMs() });
+      if (window !== null) {
+        channel.setWindowLimit(window);
+        sizing.onChange?.(window);
+      }
+    }
   });
 
   // Done when each direction has delivered its EOF and flushed its writes.
