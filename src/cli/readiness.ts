@@ -1,6 +1,6 @@
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
-import type { BoundListener } from '../forwarder.js';
+import type { ListenerAddress } from '../tunnel.js';
 
 /**
  * Writes through a temporary file and a rename, so that a script polling
@@ -13,7 +13,7 @@ async function writeAtomically(path: string, text: string): Promise<void> {
 }
 
 /** `host port` per listener, one per line: `read host port < file` works in any shell. */
-export function readyFileText(listeners: readonly BoundListener[]): string {
+export function readyFileText(listeners: readonly ListenerAddress[]): string {
   return listeners.map((listener) => `${listener.host} ${listener.port}\n`).join('');
 }
 
@@ -25,7 +25,7 @@ export class ReadinessFiles {
     private readonly pidFile: string | undefined,
   ) {}
 
-  async markReady(listeners: readonly BoundListener[]): Promise<void> {
+  async markReady(listeners: readonly ListenerAddress[]): Promise<void> {
     if (this.pidFile) {
       await writeAtomically(this.pidFile, `${process.pid}\n`);
       this.written.push(this.pidFile);

@@ -1,6 +1,6 @@
 import { connect as connectTcp, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Client, type ClientChannel, type ServerHostKeyAlgorithm, type TcpConnectionDetails } from 'ssh2';
+import { Client, type ClientChannel, type ServerHostKeyAlgorithm, type SFTPWrapper, type TcpConnectionDetails } from 'ssh2';
 import { createAuthHandler, type AuthOptions } from './authentication.js';
 import { toSsh2HostVerifier, type HostKeyVerifier } from './hostKeyVerifier.js';
 import type { Logger } from 'pino';
@@ -96,6 +96,26 @@ export class SshConnection {
       timeoutMs,
       () => new FtpfwdError('ERR_FTPFWD_TIMEOUT', `SSH server did not open a channel to ${formatHostPort(host, port)} within ${timeoutMs} ms`),
       (channel) => channel.destroy(),
+    );
+  }
+
+  /** Starts the server's `sftp` subsystem on a session channel of its own. */
+  openSftp(timeoutMs: number): Promise<SFTPWrapper> {
+    return withTimeout(
+      new Promise<SFTPWrapper>((resolve, reject) => {
+        if (this.closed) return reject(sshClosedError());
+        const refused = (error: Error): void =>
+          reject(new FtpfwdError('ERR_FTPFWD_FORWARD_REFUSED', `SSH server refused the SFTP subsystem: ${error.message}`, { cause: error }));
+        try {
+          this.client.sftp((error, sftp) => (error ? refused(error) : resolve(sftp)));
+        } catch (error) {
+          // ssh2 throws at once when the socket is no longer writable.
+          refused(error instanceof Error ? error : new Error(String(error)));
+        }
+      }),
+      timeoutMs,
+      () => new FtpfwdError('ERR_FTPFWD_TIMEOUT', `SSH server did not start the SFTP subsystem within ${timeoutMs} ms`),
+      (sftp) => sftp.end(),
     );
   }
 

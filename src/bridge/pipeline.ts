@@ -1,0 +1,345 @@
+import type { Socket } from 'node:net';
+import { FsError } from './sftpErrors.js';
+import type { SftpFs } from './sftpFs.js';
+
+/**
+ * Pipelined SFTP transfers between a file on the SSH server and an FTP
+ * data connection. One read or write at a time costs a round trip per
+ * chunk, which caps a download at chunk ÷ RTT; like OpenSSH's sftp and
+ * ssh2's fastGet, many requests are kept in flight instead, bounded in
+ * count and bytes, and paused whenever the data connection cannot keep
+ * up, so memory stays bounded whatever the speeds on either side.
+ */
+
+export interface PipelineTuning {
+  /** Bytes per SFTP read or write request. */
+  requestSize: number;
+  /** Requests in flight (and completed but not yet delivered) per transfer. */
+  maxRequests: number;
+  /** A transfer in which nothing moves for this long fails. */
+  stallMs: number;
+}
+
+/**
+ * 8 × 256 KiB: as much in flight as one SSH channel window (2 MiB)
+ * carries, in requests as large as OpenSSH takes (fewer requests cost less
+ * CPU per byte); capped per server by the limits it announces.
+ */
+export const DEFAULT_TUNING: PipelineTuning = { requestSize: 256 * 1024, maxRequests: 8, stallMs: 120_000 };
+
+/** Why a pipelined transfer stopped early. */
+export type PipelineFailure =
+  | { side: 'server'; error: FsError }
+  /** The data connection broke, closed early, or stopped moving. */
+  | { side: 'client'; error: Error }
+  | { side: 'aborted' };
+
+export type PipelineResult = { ok: true; bytes: number } | { ok: false; failure: PipelineFailure; bytes: number };
+
+export interface RunningPipeline {
+  readonly done: Promise<PipelineResult>;
+  /** Bytes moved over the data connection so far (for STAT). */
+  readonly bytes: number;
+  /** Stops at once; `done` resolves with an aborted result. */
+  abort(): void;
+}
+
+interface Slot {
+  offset: number;
+  length: number;
+  /** Where the read lands; back to the free list once its bytes are on their way. */
+  buffer: Buffer;
+  data: Buffer | null;
+  eof: boolean;
+  done: boolean;
+}
+
+/**
+ * Reads `handle` from `start` to its end and writes it to `socket` (through
+ * `transform`, for TYPE A), then ends the socket and resolves once the
+ * last byte has been handed to the kernel. `sizeHint` (the file's size
+ * from fstat) sizes the last requests so that a small file takes one round
+ * trip; past it, one request at a time checks that the end really is there.
+ */
+export function pipelineDownload(
+  fs: SftpFs,
+  handle: Buffer,
+  start: number,
+  sizeHint: number,
+  socket: Socket,
+  transform: ((chunk: Buffer) => Buffer) | null,
+  tuning: PipelineTuning,
+): RunningPipeline {
+  const slots: Slot[] = [];
+  const requestSize = Math.min(tuning.requestSize, fs.maxReadLength);
+  // Read buffers are reused: allocating a fresh one per request costs as much CPU in garbage collection as the copying itself.
+  const free: Buffer[] = [];
+  const takeBuffer = (): Buffer => free.pop() ?? Buffer.allocUnsafe(requestSize);
+  let next = start;
+  let hint = sizeHint;
+  let eofAt = Number.POSITIVE_INFINITY;
+  let probing = false;
+  let paused = false;
+  let finished = false;
+  let ending = false;
+  let bytes = 0;
+  let resolveDone!: (result: PipelineResult) => void;
+  const done = new Promise<PipelineResult>((resolve) => {
+    resolveDone = resolve;
+  });
+  const watchdog = new Watchdog(tuning.stallMs, () => {
+    const waitingOnServer = slots.some((slot) => !slot.done);
+    fail(waitingOnServer ? { side: 'server', error: new FsError('timeout', `no SFTP reply for ${tuning.stallMs} ms`) } : { side: 'client', error: new Error(`the data connection did not move for ${tuning.stallMs} ms`) });
+  });
+
+  const finish = (result: PipelineResult): void => {
+    if (finished) return;
+    finished = true;
+    watchdog.stop();
+    socket.removeListener('drain', onDrain);
+    resolveDone(result);
+  };
+  const fail = (failure: PipelineFailure): void => {
+    if (finished) return;
+    socket.destroy();
+    finish({ ok: false, failure, bytes });
+  };
+  const onDrain = (): void => {
+    paused = false;
+    watchdog.touch();
+    deliver();
+  };
+  socket.on('drain', onDrain);
+  socket.once('error', (error: Error) => fail({ side: 'client', error }));
+  socket.once('close', () => {
+    if (!finished) fail({ side: 'client', error: new Error('the client closed the data connection before the end of the file') });
+  });
+
+  const issue = (): void => {
+    while (!finished && !ending && slots.length < tuning.maxRequests && next < eofAt) {
+      const beyondHint = next >= hint;
+      if (beyondHint && probing) return;
+      const length = beyondHint ? requestSize : Math.min(requestSize, hint - next);
+      const slot: Slot = { offset: next, length, buffer: takeBuffer(), data: null, eof: false, done: false };
+      if (beyondHint) probing = true;
+      slots.push(slot);
+      next += length;
+      request(slot);
+    }
+  };
+  const request = (slot: Slot): void => {
+    fs.read(handle, slot.length, slot.offset, (error, data) => {
+      if (finished) return;
+      watchdog.touch();
+      if (error) return fail({ side: 'server', error });
+      if (slot.offset >= hint) {
+        probing = false;
+        // The file is longer than fstat said: read on at full speed.
+        if (data.length > 0) hint = Number.POSITIVE_INFINITY;
+      }
+      slot.done = true;
+      if (data.length === 0) {
+        slot.eof = true;
+        eofAt = Math.min(eofAt, slot.offset);
+      } else if (data.length < slot.length) {
+        // A short read: ask for the rest right behind it, keeping file order.
+        const rest: Slot = { offset: slot.offset + data.length, length: slot.length - data.length, buffer: takeBuffer(), data: null, eof: false, done: false };
+        slot.length = data.length;
+        slot.data = data;
+        slots.splice(slots.indexOf(slot) + 1, 0, rest);
+        request(rest);
+      } else slot.data = data;
+      deliver();
+    }, slot.buffer.subarray(0, slot.length));
+  };
+  const deliver = (): void => {
+    while (!finished && !paused && slots[0]?.done) {
+      const slot = slots.shift()!;
+      if (slot.eof) {
+        endSocket();
+        return;
+      }
+      const out = transform ? transform(slot.data!) : slot.data!;
+      bytes += out.length;
+      const buffer = slot.buffer;
+      const written = out === slot.data ? (): void => void free.push(buffer) : null;
+      if (!written) free.push(buffer);
+      if (!socket.write(out, written ?? undefined)) paused = true;
+    }
+    issue();
+  };
+  const endSocket = (): void => {
+    ending = true;
+    // Everything before the end has been written; what was read past it is dropped.
+    slots.length = 0;
+    socket.end(() => finish({ ok: true, bytes }));
+  };
+
+  watchdog.touch();
+  issue();
+  return {
+    done,
+    get bytes() {
+      return bytes;
+    },
+    abort: () => fail({ side: 'aborted' }),
+  };
+}
+
+export interface UploadTarget {
+  handle: Buffer;
+  /** Where the first byte goes. */
+  start: number;
+}
+
+/**
+ * Reads the data connection to its end and writes what arrives to
+ * `handle` from `start` (through `transform` for TYPE A; `flush` yields
+ * what the transform still holds at the end). Chunks are gathered into
+ * requests of `requestSize`; the socket is paused while the requests in
+ * flight hold `requestSize × maxRequests` bytes. Resolves once every
+ * write has been confirmed by the server, with the number of bytes written.
+ */
+export function pipelineUpload(
+  fs: SftpFs,
+  target: UploadTarget,
+  socket: Socket,
+  transform: { transform(chunk: Buffer): Buffer; flush(): Buffer } | null,
+  tuning: PipelineTuning,
+): RunningPipeline {
+  const requestSize = Math.min(tuning.requestSize, fs.maxWriteLength);
+  const maxInFlight = requestSize * tuning.maxRequests;
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let inFlight = 0;
+  let position = target.start;
+  let written = 0;
+  let received = 0;
+  let ended = false;
+  let finished = false;
+  let paused = false;
+  let resolveDone!: (result: PipelineResult) => void;
+  const done = new Promise<PipelineResult>((resolve) => {
+    resolveDone = resolve;
+  });
+  const watchdog = new Watchdog(tuning.stallMs, () => {
+    fail(inFlight > 0 ? { side: 'server', error: new FsError('timeout', `no SFTP reply for ${tuning.stallMs} ms`) } : { side: 'client', error: new Error(`no data arrived for ${tuning.stallMs} ms`) });
+  });
+
+  const finish = (result: PipelineResult): void => {
+    if (finished) return;
+    finished = true;
+    watchdog.stop();
+    socket.removeListener('data', onData);
+    resolveDone(result);
+  };
+  const fail = (failure: PipelineFailure): void => {
+    if (finished) return;
+    socket.destroy();
+    finish({ ok: false, failure, bytes: received });
+  };
+
+  const send = (data: Buffer): void => {
+    const at = position;
+    position += data.length;
+    inFlight += data.length;
+    fs.write(target.handle, data, at, (error) => {
+      if (finished) return;
+      watchdog.touch();
+      if (error) return fail({ side: 'server', error });
+      inFlight -= data.length;
+      written += data.length;
+      if (paused && inFlight <= maxInFlight / 2) {
+        paused = false;
+        socket.resume();
+      }
+      maybeDone();
+    });
+    if (inFlight >= maxInFlight && !paused) {
+      paused = true;
+      socket.pause();
+    }
+  };
+  /** Sends whole requests from what is pending; everything when `all`. */
+  const flushPending = (all: boolean): void => {
+    if (pendingBytes === 0 || (!all && pendingBytes < requestSize)) return;
+    const joined = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+    let offset = 0;
+    while (joined.length - offset >= requestSize) {
+      send(joined.subarray(offset, offset + requestSize));
+      offset += requestSize;
+    }
+    if (all && offset < joined.length) {
+      send(joined.subarray(offset));
+      offset = joined.length;
+    }
+    pending = offset < joined.length ? [joined.subarray(offset)] : [];
+    pendingBytes = joined.length - offset;
+  };
+  const maybeDone = (): void => {
+    if (ended && inFlight === 0 && pendingBytes === 0) finish({ ok: true, bytes: written });
+  };
+  const onData = (chunk: Buffer): void => {
+    watchdog.touch();
+    received += chunk.length;
+    const data = transform ? transform.transform(chunk) : chunk;
+    if (data.length === 0) return;
+    pending.push(data);
+    pendingBytes += data.length;
+    flushPending(false);
+  };
+
+  socket.on('data', onData);
+  socket.once('end', () => {
+    ended = true;
+    if (transform) {
+      const rest = transform.flush();
+      if (rest.length > 0) {
+        pending.push(rest);
+        pendingBytes += rest.length;
+      }
+    }
+    flushPending(true);
+    maybeDone();
+  });
+  socket.once('error', (error: Error) => fail({ side: 'client', error }));
+  socket.once('close', () => {
+    if (!ended) fail({ side: 'client', error: new Error('the data connection closed without an end of file') });
+  });
+  watchdog.touch();
+  socket.resume();
+  return {
+    done,
+    get bytes() {
+      return received;
+    },
+    abort: () => fail({ side: 'aborted' }),
+  };
+}
+
+/** Fires when touch() has not been called for `ms`; checked at a coarse interval, not re-armed per chunk. */
+class Watchdog {
+  private lastTouch = Date.now();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly ms: number,
+    onStall: () => void,
+  ) {
+    this.timer = setInterval(() => {
+      if (Date.now() - this.lastTouch >= this.ms) {
+        this.stop();
+        onStall();
+      }
+    }, Math.max(10, Math.min(1_000, Math.floor(ms / 4))));
+    this.timer.unref();
+  }
+
+  touch(): void {
+    this.lastTouch = Date.now();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
