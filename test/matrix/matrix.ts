@@ -10,12 +10,13 @@ export type MatrixMode = 'pasv' | 'epsv' | 'port' | 'eprt';
  * How the data connections travelled: `passive` (PASV/EPSV through an SSH
  * channel), `converted` (PORT/EPRT answered by ftpfwd, PASV/EPSV sent
  * upstream), `remote-forward` (PORT/EPRT through a remote forward on the
- * SSH server).
+ * SSH server), `direct` (PORT/EPRT answered by the SFTP bridge, which
+ * connects to the client itself: no FTP server and no SSH channel).
  */
-export type MatrixPath = 'passive' | 'converted' | 'remote-forward';
+export type MatrixPath = 'passive' | 'converted' | 'remote-forward' | 'direct';
 
 /** What a combination ran; see CHECKS. */
-export type MatrixCheck = 'transfers' | 'remote-forward' | 'variant' | 'dropbear' | 'ipv6' | 'concurrent' | 'session';
+export type MatrixCheck = 'transfers' | 'remote-forward' | 'variant' | 'dropbear' | 'ipv6' | 'concurrent' | 'session' | 'bridge' | 'bridge-account';
 
 export interface MatrixRecord {
   /** The row: the FTP server and, where it matters, the setup (`vsftpd over IPv6`). */
@@ -35,9 +36,9 @@ export interface MatrixRecord {
 
 export const CLIENT_COLUMNS = ['curl', 'lftp', 'ftplib', 'tnftp', 'inetutils-ftp', 'ncftp', 'wget', 'basic-ftp'] as const;
 const MODES: readonly MatrixMode[] = ['pasv', 'epsv', 'port', 'eprt'];
-const PATHS: readonly MatrixPath[] = ['passive', 'converted', 'remote-forward'];
-const PATH_LETTER: Record<MatrixPath, string> = { passive: '', converted: 'c', 'remote-forward': 'f' };
-const TRANSFER_CHECKS: readonly MatrixCheck[] = ['transfers', 'remote-forward', 'variant', 'dropbear', 'ipv6'];
+const PATHS: readonly MatrixPath[] = ['passive', 'converted', 'remote-forward', 'direct'];
+const PATH_LETTER: Record<MatrixPath, string> = { passive: '', converted: 'c', 'remote-forward': 'f', direct: '' };
+const TRANSFER_CHECKS: readonly MatrixCheck[] = ['transfers', 'remote-forward', 'variant', 'dropbear', 'ipv6', 'bridge', 'bridge-account'];
 
 /** What each kind of row ran, for the legend. */
 export const CHECKS: Record<MatrixCheck, string> = {
@@ -50,6 +51,12 @@ export const CHECKS: Record<MatrixCheck, string> = {
   ipv6: 'client on [::1], SSH and FTP over IPv6: download 1 KiB and 5 MiB, upload 5 MiB, list; EPRT also through a remote forward',
   concurrent: '16 curl downloads of 5 MiB at once, four in each mode',
   session: 'curl with 20 URLs in one invocation: one login (checked in its trace), 20 transfers on one control connection',
+  bridge:
+    'the SFTP bridge (`-L port:sftp:`, no FTP server) with ftpfwd\'s own SSH login and `--ftp-password-file`, confined by `--sftp-root`: ' +
+    'download and upload 0 B, 1 KiB, 5 MiB and 64 MiB (SHA-256 on both ends) and a listing in every mode; once per client also resume, append, rename, delete, mkdir/rmdir, ' +
+    'SIZE/MDTM, SITE CHMOD, TYPE A transfers of a CRLF and an LF file, and names with spaces and UTF-8, each as far as the client can do it',
+  'bridge-account':
+    'the SFTP bridge on other accounts: download and upload 5 MiB (SHA-256) and a listing, with curl and lftp',
 };
 
 /** Column headers of the per-server load table. */
@@ -137,7 +144,7 @@ export function renderReadmeSection(records: readonly MatrixRecord[]): string {
   const failed = failures(records);
   const passed = records.length - failed.length;
   const rowsOf = (check: MatrixCheck): string => rowsInOrder(records.filter((record) => record.check === check)).join(', ');
-  const legendRows = (['transfers', 'remote-forward', 'variant', 'dropbear', 'ipv6', 'concurrent', 'session'] as const)
+  const legendRows = (['transfers', 'remote-forward', 'variant', 'dropbear', 'ipv6', 'bridge', 'bridge-account', 'concurrent', 'session'] as const)
     .filter((check) => records.some((record) => record.check === check))
     .map((check) => `- ${LOAD_COLUMNS[check] ?? rowsOf(check)}: ${CHECKS[check]}.`);
   const lines = [
@@ -189,7 +196,7 @@ export function parseRecords(text: string): MatrixRecord[] {
     if (typeof server !== 'string' || typeof client !== 'string' || !isMode(mode) || typeof ok !== 'boolean') {
       throw new Error(`record ${index} lacks server, client, mode or ok: ${JSON.stringify(item)}`);
     }
-    if (path !== 'passive' && path !== 'converted' && path !== 'remote-forward') throw new Error(`record ${index} has a bad path`);
+    if (path !== 'passive' && path !== 'converted' && path !== 'remote-forward' && path !== 'direct') throw new Error(`record ${index} has a bad path`);
     if (typeof check !== 'string' || !(check in CHECKS)) throw new Error(`record ${index} has a bad check`);
     return {
       server,
