@@ -177,12 +177,17 @@ export class BridgeSession {
           if (line === undefined) break;
         }
         if (this.log.isLevelEnabled('debug')) this.log.debug({ command: describeCommandForLog(parseCommandLine(stripTelnetInterrupt(line))) }, 'client command');
-        const step = this.protocol.onLine(line);
-        if (step.defer) {
-          this.deferred.push(line);
-          continue;
+        try {
+          const step = this.protocol.onLine(line);
+          if (step.defer) {
+            this.deferred.push(line);
+            continue;
+          }
+          await this.apply(step);
+        } catch (error) {
+          this.internalError(error);
+          return;
         }
-        await this.apply(step);
         this.updatePause();
       }
     } finally {
@@ -342,18 +347,25 @@ export class BridgeSession {
     });
     const transfer = { running, request, sshLost: false };
     this.transfer = transfer;
-    void running.done.then((report) => {
-      listener?.close();
-      this.transfer = null;
-      const outcome: TransferOutcome = transfer.sshLost ? { kind: 'ssh-lost' } : report.outcome;
-      this.reportTransfer(request, { ...report, outcome }, log);
-      this.touch();
-      if (this.isClosed) return;
-      void this.apply(this.protocol.transferFinished(outcome)).then(() => {
+    void running.done
+      .then(async (report) => {
+        listener?.close();
+        this.transfer = null;
+        const outcome: TransferOutcome = transfer.sshLost ? { kind: 'ssh-lost' } : report.outcome;
+        this.reportTransfer(request, { ...report, outcome }, log);
+        this.touch();
+        if (this.isClosed) return;
+        await this.apply(this.protocol.transferFinished(outcome));
         this.onQuiet?.();
         void this.pump();
-      });
-    });
+      })
+      .catch((error: unknown) => this.internalError(error));
+  }
+
+  /** A bug of ours must cost this session, not the process: log it, tell the client, close. */
+  private internalError(error: unknown): void {
+    this.log.error({ err: error }, 'internal error in a bridge session');
+    this.abort('internal error', 'internal error.');
   }
 
   private reportTransfer(request: TransferRequest, report: TransferReport, log: Logger): void {

@@ -7,6 +7,8 @@ import type { SftpFs } from './sftpFs.js';
 
 /** SIZE in TYPE A reads the whole file to count its line ends: only up to this size. */
 export const ASCII_SIZE_LIMIT = 8 * 1024 * 1024;
+/** Reads in flight while SIZE counts line ends. */
+const ASCII_SIZE_BATCH = 8;
 /** Symbolic links whose targets are read at once for a listing. */
 const READLINK_CONCURRENCY = 16;
 /** Entries sorted together before they are sent: a listing is sorted whole up to this size. */
@@ -101,7 +103,7 @@ export class SessionFiles {
         const entry = { name: baseName(op.path), attrs: await this.fs.stat(remote) };
         if (!op.ascii || fileKind(entry.attrs.mode) !== 'file') return { ok: true, entry, size: entry.attrs.size ?? 0 };
         if ((entry.attrs.size ?? 0) > ASCII_SIZE_LIMIT) return { ok: true, entry };
-        return { ok: true, entry, size: await this.asciiSize(remote) };
+        return { ok: true, entry, size: await this.asciiSize(remote, entry.attrs.size ?? 0) };
       }
       case 'stat': {
         const remote = await this.confined(op.path);
@@ -163,16 +165,25 @@ export class SessionFiles {
     }
   }
 
-  private async asciiSize(remote: string): Promise<number> {
+  /** The file's length on the wire in TYPE A: read through, several requests at a time, counting line ends in order. */
+  private async asciiSize(remote: string, size: number): Promise<number> {
     const handle = await this.fs.open(remote, 0x01);
     try {
+      const chunk = Math.min(256 * 1024, this.fs.maxReadLength);
       const encoder = new AsciiEncoder();
       let total = 0;
       for (let position = 0; ; ) {
-        const chunk = await new Promise<Buffer>((resolve, reject) => this.fs.read(handle, 64 * 1024, position, (error, data) => (error ? reject(error) : resolve(data))));
-        if (chunk.length === 0) return total;
-        total += encoder.measure(chunk);
-        position += chunk.length;
+        const offsets = Array.from({ length: ASCII_SIZE_BATCH }, (_unused, index) => position + index * chunk).filter((offset, index) => index === 0 || offset < size);
+        const pieces = await Promise.all(
+          offsets.map((offset) => new Promise<Buffer>((resolve, reject) => this.fs.read(handle, chunk, offset, (error, data) => (error ? reject(error) : resolve(data))))),
+        );
+        for (const piece of pieces) {
+          if (piece.length === 0) return total;
+          total += encoder.measure(piece);
+          position += piece.length;
+          // A short read: what follows was read from the wrong offsets; read on from here.
+          if (piece.length < chunk) break;
+        }
       }
     } finally {
       void this.fs.close(handle).catch(() => undefined);

@@ -209,8 +209,12 @@ export function pipelineUpload(
 ): RunningPipeline {
   const requestSize = Math.min(tuning.requestSize, fs.maxWriteLength);
   const maxInFlight = requestSize * tuning.maxRequests;
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
+  // One buffer gathers what arrives into whole requests. ssh2 copies a
+  // write's data into its packet before write() returns (a request no
+  // larger than the server's limit is never split and sent later), so the
+  // buffer can be filled again at once: no allocation per request.
+  const gather = Buffer.allocUnsafe(requestSize);
+  let gathered = 0;
   let inFlight = 0;
   let position = target.start;
   let written = 0;
@@ -241,14 +245,15 @@ export function pipelineUpload(
 
   const send = (data: Buffer): void => {
     const at = position;
-    position += data.length;
-    inFlight += data.length;
+    const length = data.length;
+    position += length;
+    inFlight += length;
     fs.write(target.handle, data, at, (error) => {
       if (finished) return;
       watchdog.touch();
       if (error) return fail({ side: 'server', error });
-      inFlight -= data.length;
-      written += data.length;
+      inFlight -= length;
+      written += length;
       if (paused && inFlight <= maxInFlight / 2) {
         paused = false;
         socket.resume();
@@ -260,33 +265,35 @@ export function pipelineUpload(
       socket.pause();
     }
   };
-  /** Sends whole requests from what is pending; everything when `all`. */
-  const flushPending = (all: boolean): void => {
-    if (pendingBytes === 0 || (!all && pendingBytes < requestSize)) return;
-    const joined = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+  const take = (data: Buffer): void => {
     let offset = 0;
-    while (joined.length - offset >= requestSize) {
-      send(joined.subarray(offset, offset + requestSize));
-      offset += requestSize;
+    while (offset < data.length) {
+      // A whole request straight from the chunk when nothing is gathered: no copy of ours at all.
+      if (gathered === 0 && data.length - offset >= requestSize) {
+        send(data.subarray(offset, offset + requestSize));
+        offset += requestSize;
+        continue;
+      }
+      const copied = data.copy(gather, gathered, offset, Math.min(data.length, offset + requestSize - gathered));
+      gathered += copied;
+      offset += copied;
+      if (gathered === requestSize) flushGathered();
     }
-    if (all && offset < joined.length) {
-      send(joined.subarray(offset));
-      offset = joined.length;
-    }
-    pending = offset < joined.length ? [joined.subarray(offset)] : [];
-    pendingBytes = joined.length - offset;
+  };
+  const flushGathered = (): void => {
+    if (gathered === 0) return;
+    const length = gathered;
+    gathered = 0;
+    send(gather.subarray(0, length));
   };
   const maybeDone = (): void => {
-    if (ended && inFlight === 0 && pendingBytes === 0) finish({ ok: true, bytes: written });
+    if (ended && inFlight === 0 && gathered === 0) finish({ ok: true, bytes: written });
   };
   const onData = (chunk: Buffer): void => {
     watchdog.touch();
     received += chunk.length;
     const data = transform ? transform.transform(chunk) : chunk;
-    if (data.length === 0) return;
-    pending.push(data);
-    pendingBytes += data.length;
-    flushPending(false);
+    if (data.length > 0) take(data);
   };
 
   socket.on('data', onData);
@@ -294,12 +301,9 @@ export function pipelineUpload(
     ended = true;
     if (transform) {
       const rest = transform.flush();
-      if (rest.length > 0) {
-        pending.push(rest);
-        pendingBytes += rest.length;
-      }
+      if (rest.length > 0) take(rest);
     }
-    flushPending(true);
+    flushGathered();
     maybeDone();
   });
   socket.once('error', (error: Error) => fail({ side: 'client', error }));

@@ -79,6 +79,7 @@ export const CANNOT_WORK: readonly string[] = [
   'basic-ftp × PASV over IPv6: a 227 reply can only name an IPv4 address (ftpfwd names 127.0.0.1 for a client on ::1) and basic-ftp connects to the control connection\'s address (::1) instead; use EPSV.',
   'Every client × PASV/PORT over IPv6: curl, lftp, ftplib, tnftp, inetutils-ftp and wget send EPSV/EPRT over IPv6, as RFC 2428 requires.',
   'scripted (wu-ftpd) × EPSV/EPRT: WU-FTPD 2.6 predates RFC 2428. EPSV is refused; EPRT is converted to EPSV upstream, which it also refuses, so curl falls back to PORT.',
+  'SFTP bridge × lftp append: lftp has no command that sends APPE. × resumed upload: tnftp, inetutils-ftp and basic-ftp have no command for it; ncftpput -z (3.2.6) sends `REST n` and then the whole file from its start, so the result is n bytes too long with any server.',
   'Dropbear × remote forward on a given address without `-a`: Dropbear binds every remote forward to loopback (OpenSSH: `GatewayPorts no`); ftpfwd\'s start-up probe notices, says so and converts PORT/EPRT to passive upstream instead. With `-a` any client may bind forwards on any address (there is no `clientspecified` restriction), and Dropbear reads authorized_keys only from `~/.ssh/authorized_keys`.',
 ];
 
@@ -155,7 +156,8 @@ export function renderReadmeSection(records: readonly MatrixRecord[]): string {
     'A cell lists the modes (the command the client sent, read from its trace) that passed.',
     '`(c)`: active mode converted to passive upstream, the default when the FTP server is not on the SSH host;',
     '`(f)`: through a remote forward on the SSH server, the default when the FTP server runs on the SSH host',
-    '(`127.0.0.1`), else with `--active-address`. ✗: failed on some path (see below); —: not applicable.',
+    '(`127.0.0.1`), else with `--active-address`. In the SFTP bridge rows no FTP server is involved: ftpfwd answers',
+    'PASV/EPSV itself and, for PORT/EPRT, connects to the client itself. ✗: failed on some path (see below); —: not applicable.',
     '',
     ...legendRows,
     '',
