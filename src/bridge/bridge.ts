@@ -2,7 +2,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { homedir } from 'node:os';
 import type { Logger } from 'pino';
 import { FtpfwdError, isFtpfwdError } from '../errors.js';
-import type { CloseOptions, SshOptions } from '../forwarder.js';
+import type { CloseOptions, Forwarder, SshOptions } from '../forwarder.js';
 import { silentLogger } from '../log.js';
 import { sameAddressPeer, type DataPeerCheck } from '../session/dataPeer.js';
 import { emptyStats, type ForwarderStats } from '../session/stats.js';
@@ -61,13 +61,12 @@ export interface BridgeListener {
   spec: SftpBridgeListenerSpec;
 }
 
-export interface SftpBridge {
+/**
+ * A running bridge: the forwarder's handle, with bridge listeners;
+ * `sshTarget` is `host:port` when each FTP login is its own SSH login.
+ */
+export interface SftpBridge extends Omit<Forwarder, 'listeners'> {
   readonly listeners: readonly BridgeListener[];
-  /** `user@host:port` of the SSH server (`host:port` when each FTP login is its own SSH login). */
-  readonly sshTarget: string;
-  readonly closed: Promise<{ reason: string; error: Error | null }>;
-  readonly stats: Readonly<ForwarderStats>;
-  close(options?: CloseOptions): Promise<void>;
 }
 
 const DEFAULT_TIMEOUTS = {

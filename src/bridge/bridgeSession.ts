@@ -6,7 +6,8 @@ import { LineFramer } from '../ftp/lineFramer.js';
 import type { DataPeerCheck } from '../session/dataPeer.js';
 import { addTransfer, transferDirection, transferRate, type ForwarderStats } from '../session/stats.js';
 import type { LoginFailures } from './credentials.js';
-import { connectActive, PassiveDataListener } from './dataConnection.js';
+import { connectLocal } from '../session/dataConnections.js';
+import { PassiveDataListener } from './dataConnection.js';
 import { SessionFiles } from './fileOps.js';
 import { fileKind } from './listing.js';
 import type { LoginProvider } from './logins.js';
@@ -333,7 +334,8 @@ export class BridgeSession {
         if (listener) return listener.take();
         if (!target) return null;
         try {
-          return await connectActive(target, normalizeAddress(this.client.localAddress ?? ''), this.options.timeouts.connectMs);
+          // From the address the client's control connection reached, as a server would connect back.
+          return await connectLocal(target, this.options.timeouts.connectMs, normalizeAddress(this.client.localAddress ?? ''));
         } catch (error) {
           log.warn({ reason: error instanceof Error ? error.message : String(error), port: target.port }, 'could not connect to the client data port');
           return null;

@@ -1,6 +1,5 @@
-import { connect as connectTcp, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { ActiveTarget } from '../ftp/dataAddresses.js';
 import type { DataPeerCheck } from '../session/dataPeer.js';
 
 /**
@@ -98,27 +97,4 @@ export class PassiveDataListener {
     this.taker = null;
     taker?.(null);
   }
-}
-
-/** Active mode: we connect to the client's PORT/EPRT address, from the address its control connection reached. */
-export function connectActive(target: ActiveTarget, localAddress: string | undefined, timeoutMs: number): Promise<Socket> {
-  return new Promise<Socket>((resolve, reject) => {
-    const socket = connectTcp({ host: target.host, port: target.port, allowHalfOpen: true, ...(localAddress ? { localAddress } : {}) });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`connecting to the client's data port ${target.port} timed out`));
-    }, timeoutMs);
-    timer.unref();
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.removeAllListeners('error');
-      socket.on('error', () => undefined);
-      socket.setNoDelay(true);
-      resolve(socket);
-    });
-    socket.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-  });
 }

@@ -116,7 +116,7 @@ export class PerSessionLogins implements LoginProvider {
       return { ok: false, reason: denied ? 'denied' : 'unavailable', detail: reasonOf(error) };
     }
     try {
-      const fs = new SftpFs(await connection.openSftp(this.openTimeoutMs), this.requestTimeoutMs);
+      const fs = new SftpFs(await connection.openSftp(this.openTimeoutMs), this.requestTimeoutMs, (work) => connection.batchWrites(work));
       connection.onClose(() => fs.end());
       return {
         ok: true,

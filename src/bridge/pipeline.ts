@@ -25,6 +25,9 @@ export interface PipelineTuning {
  * carries, in requests as large as OpenSSH takes (fewer requests cost less
  * CPU per byte); capped per server by the limits it announces.
  */
+/** The read past the size fstat gave, which normally just confirms the end of the file. */
+const END_PROBE_SIZE = 16 * 1024;
+
 export const DEFAULT_TUNING: PipelineTuning = { requestSize: 256 * 1024, maxRequests: 8, stallMs: 120_000 };
 
 /** Why a pipelined transfer stopped early. */
@@ -73,37 +76,22 @@ export function pipelineDownload(
   const slots: Slot[] = [];
   const requestSize = Math.min(tuning.requestSize, fs.maxReadLength);
   // Read buffers are reused: allocating a fresh one per request costs as much CPU in garbage collection as the copying itself.
+  // Only full-size buffers are pooled: a small file's read (and the end-of-file check) gets one of its own size.
   const free: Buffer[] = [];
-  const takeBuffer = (): Buffer => free.pop() ?? Buffer.allocUnsafe(requestSize);
+  const takeBuffer = (length: number): Buffer => (length === requestSize ? (free.pop() ?? Buffer.allocUnsafe(requestSize)) : Buffer.allocUnsafe(length));
+  const giveBack = (buffer: Buffer): void => {
+    if (buffer.length === requestSize) free.push(buffer);
+  };
   let next = start;
   let hint = sizeHint;
   let eofAt = Number.POSITIVE_INFINITY;
   let probing = false;
   let paused = false;
-  let finished = false;
   let ending = false;
   let bytes = 0;
-  let resolveDone!: (result: PipelineResult) => void;
-  const done = new Promise<PipelineResult>((resolve) => {
-    resolveDone = resolve;
-  });
-  const watchdog = new Watchdog(tuning.stallMs, () => {
-    const waitingOnServer = slots.some((slot) => !slot.done);
-    fail(waitingOnServer ? { side: 'server', error: new FsError('timeout', `no SFTP reply for ${tuning.stallMs} ms`) } : { side: 'client', error: new Error(`the data connection did not move for ${tuning.stallMs} ms`) });
-  });
-
-  const finish = (result: PipelineResult): void => {
-    if (finished) return;
-    finished = true;
-    watchdog.stop();
-    socket.removeListener('drain', onDrain);
-    resolveDone(result);
-  };
-  const fail = (failure: PipelineFailure): void => {
-    if (finished) return;
-    socket.destroy();
-    finish({ ok: false, failure, bytes });
-  };
+  const end = new Ending(socket, tuning.stallMs, () => slots.some((slot) => !slot.done), () => socket.removeListener('drain', onDrain), () => bytes);
+  const fail = (failure: PipelineFailure): void => end.fail(failure);
+  const watchdog = end.watchdog;
   const onDrain = (): void => {
     paused = false;
     watchdog.touch();
@@ -111,16 +99,15 @@ export function pipelineDownload(
   };
   socket.on('drain', onDrain);
   socket.once('error', (error: Error) => fail({ side: 'client', error }));
-  socket.once('close', () => {
-    if (!finished) fail({ side: 'client', error: new Error('the client closed the data connection before the end of the file') });
-  });
+  socket.once('close', () => fail({ side: 'client', error: new Error('the client closed the data connection before the end of the file') }));
 
-  const issue = (): void => {
-    while (!finished && !ending && slots.length < tuning.maxRequests && next < eofAt) {
+  const issue = (): void => fs.batch(issueNow);
+  const issueNow = (): void => {
+    while (!end.finished && !ending && slots.length < tuning.maxRequests && next < eofAt) {
       const beyondHint = next >= hint;
       if (beyondHint && probing) return;
-      const length = beyondHint ? requestSize : Math.min(requestSize, hint - next);
-      const slot: Slot = { offset: next, length, buffer: takeBuffer(), data: null, eof: false, done: false };
+      const length = beyondHint ? Math.min(requestSize, END_PROBE_SIZE) : Math.min(requestSize, hint - next);
+      const slot: Slot = { offset: next, length, buffer: takeBuffer(length), data: null, eof: false, done: false };
       if (beyondHint) probing = true;
       slots.push(slot);
       next += length;
@@ -129,7 +116,7 @@ export function pipelineDownload(
   };
   const request = (slot: Slot): void => {
     fs.read(handle, slot.length, slot.offset, (error, data) => {
-      if (finished) return;
+      if (end.finished) return;
       watchdog.touch();
       if (error) return fail({ side: 'server', error });
       if (slot.offset >= hint) {
@@ -143,17 +130,18 @@ export function pipelineDownload(
         eofAt = Math.min(eofAt, slot.offset);
       } else if (data.length < slot.length) {
         // A short read: ask for the rest right behind it, keeping file order.
-        const rest: Slot = { offset: slot.offset + data.length, length: slot.length - data.length, buffer: takeBuffer(), data: null, eof: false, done: false };
+        const restLength = slot.length - data.length;
+        const rest: Slot = { offset: slot.offset + data.length, length: restLength, buffer: takeBuffer(restLength), data: null, eof: false, done: false };
         slot.length = data.length;
         slot.data = data;
         slots.splice(slots.indexOf(slot) + 1, 0, rest);
         request(rest);
       } else slot.data = data;
       deliver();
-    }, slot.buffer.subarray(0, slot.length));
+    }, slot.buffer.length === slot.length ? slot.buffer : slot.buffer.subarray(0, slot.length));
   };
   const deliver = (): void => {
-    while (!finished && !paused && slots[0]?.done) {
+    while (!end.finished && !paused && slots[0]?.done) {
       const slot = slots.shift()!;
       if (slot.eof) {
         endSocket();
@@ -162,8 +150,8 @@ export function pipelineDownload(
       const out = transform ? transform(slot.data!) : slot.data!;
       bytes += out.length;
       const buffer = slot.buffer;
-      const written = out === slot.data ? (): void => void free.push(buffer) : null;
-      if (!written) free.push(buffer);
+      const written = out === slot.data ? (): void => giveBack(buffer) : null;
+      if (!written) giveBack(buffer);
       if (!socket.write(out, written ?? undefined)) paused = true;
     }
     issue();
@@ -172,13 +160,13 @@ export function pipelineDownload(
     ending = true;
     // Everything before the end has been written; what was read past it is dropped.
     slots.length = 0;
-    socket.end(() => finish({ ok: true, bytes }));
+    socket.end(() => end.finish({ ok: true, bytes }));
   };
 
   watchdog.touch();
   issue();
   return {
-    done,
+    done: end.done,
     get bytes() {
       return bytes;
     },
@@ -220,28 +208,10 @@ export function pipelineUpload(
   let written = 0;
   let received = 0;
   let ended = false;
-  let finished = false;
   let paused = false;
-  let resolveDone!: (result: PipelineResult) => void;
-  const done = new Promise<PipelineResult>((resolve) => {
-    resolveDone = resolve;
-  });
-  const watchdog = new Watchdog(tuning.stallMs, () => {
-    fail(inFlight > 0 ? { side: 'server', error: new FsError('timeout', `no SFTP reply for ${tuning.stallMs} ms`) } : { side: 'client', error: new Error(`no data arrived for ${tuning.stallMs} ms`) });
-  });
-
-  const finish = (result: PipelineResult): void => {
-    if (finished) return;
-    finished = true;
-    watchdog.stop();
-    socket.removeListener('data', onData);
-    resolveDone(result);
-  };
-  const fail = (failure: PipelineFailure): void => {
-    if (finished) return;
-    socket.destroy();
-    finish({ ok: false, failure, bytes: received });
-  };
+  const end = new Ending(socket, tuning.stallMs, () => inFlight > 0, () => socket.removeListener('data', onData), () => received);
+  const fail = (failure: PipelineFailure): void => end.fail(failure);
+  const watchdog = end.watchdog;
 
   const send = (data: Buffer): void => {
     const at = position;
@@ -249,7 +219,7 @@ export function pipelineUpload(
     position += length;
     inFlight += length;
     fs.write(target.handle, data, at, (error) => {
-      if (finished) return;
+      if (end.finished) return;
       watchdog.touch();
       if (error) return fail({ side: 'server', error });
       inFlight -= length;
@@ -287,13 +257,13 @@ export function pipelineUpload(
     send(gather.subarray(0, length));
   };
   const maybeDone = (): void => {
-    if (ended && inFlight === 0 && gathered === 0) finish({ ok: true, bytes: written });
+    if (ended && inFlight === 0 && gathered === 0) end.finish({ ok: true, bytes: written });
   };
   const onData = (chunk: Buffer): void => {
     watchdog.touch();
     received += chunk.length;
     const data = transform ? transform.transform(chunk) : chunk;
-    if (data.length > 0) take(data);
+    if (data.length > 0) fs.batch(() => take(data));
   };
 
   socket.on('data', onData);
@@ -313,12 +283,56 @@ export function pipelineUpload(
   watchdog.touch();
   socket.resume();
   return {
-    done,
+    done: end.done,
     get bytes() {
       return received;
     },
     abort: () => fail({ side: 'aborted' }),
   };
+}
+
+/**
+ * The one way a pipelined transfer ends: it settles once, stops its
+ * watchdog, and on failure tears the data connection down. A stall is the
+ * server's when SFTP requests are still out, else the client's.
+ */
+class Ending {
+  private settled = false;
+  private resolve!: (result: PipelineResult) => void;
+  readonly done = new Promise<PipelineResult>((resolve) => {
+    this.resolve = resolve;
+  });
+  readonly watchdog: Watchdog;
+
+  constructor(
+    private readonly socket: Socket,
+    stallMs: number,
+    waitingOnServer: () => boolean,
+    private readonly cleanup: () => void,
+    private readonly bytes: () => number,
+  ) {
+    this.watchdog = new Watchdog(stallMs, () =>
+      this.fail(waitingOnServer() ? { side: 'server', error: new FsError('timeout', `no SFTP reply for ${stallMs} ms`) } : { side: 'client', error: new Error(`the data connection did not move for ${stallMs} ms`) }),
+    );
+  }
+
+  get finished(): boolean {
+    return this.settled;
+  }
+
+  finish(result: PipelineResult): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.watchdog.stop();
+    this.cleanup();
+    this.resolve(result);
+  }
+
+  fail(failure: PipelineFailure): void {
+    if (this.settled) return;
+    this.socket.destroy();
+    this.finish({ ok: false, failure, bytes: this.bytes() });
+  }
 }
 
 /** Fires when touch() has not been called for `ms`; checked at a coarse interval, not re-armed per chunk. */

@@ -23,6 +23,8 @@ export class SftpFs {
   constructor(
     private readonly sftp: SFTPWrapper,
     private readonly requestTimeoutMs: number,
+    /** Sends the requests `work` makes together (SshConnection.batchWrites); without it, each as made. */
+    private readonly batchWrites: <T>(work: () => T) => T = (work) => work(),
   ) {
     const onGone = (): void => this.markClosed('the SFTP channel closed');
     sftp.on('close', onGone);
@@ -52,6 +54,11 @@ export class SftpFs {
     } catch {
       // The connection under it is already gone: so is the channel.
     }
+  }
+
+  /** Makes the requests `work` issues leave together, in one write to the SSH connection. */
+  batch<T>(work: () => T): T {
+    return this.batchWrites(work);
   }
 
   /** Whether the server can replace a file atomically (`posix-rename@openssh.com`). */

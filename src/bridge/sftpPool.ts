@@ -47,7 +47,7 @@ export class SftpPool {
       const opening = this.connection.openSftp(this.options.openTimeoutMs);
       this.openings.add(opening);
       try {
-        const fs = new SftpFs(await opening, this.options.requestTimeoutMs);
+        const fs = new SftpFs(await opening, this.options.requestTimeoutMs, (work) => this.connection.batchWrites(work));
         const channel = { fs, users: 0, idleTimer: undefined as NodeJS.Timeout | undefined };
         this.channels.push(channel);
         fs.onClose(() => this.forget(channel));

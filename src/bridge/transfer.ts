@@ -158,12 +158,14 @@ async function retrieve(context: TransferContext, step: Step, takeData: () => Pr
   const { files, request } = context;
   const { fs } = files;
   const remote = files.remote(request.path);
-  // Confinement, open and stat in one round trip; nothing is read before the check passed.
-  const opening = fs.open(remote, OPEN.READ);
-  const statting = fs.stat(remote);
+  // Confinement, open and stat in one round trip (and one write); nothing is read before the check passed.
+  const [opening, statting, confining] = fs.batch(() => [fs.open(remote, OPEN.READ), fs.stat(remote), files.confined(request.path)] as const);
+  // Whichever fails first is the one reported; the others must not count as unhandled meanwhile.
+  opening.catch(() => undefined);
+  statting.catch(() => undefined);
   let handle: Buffer | null = null;
   try {
-    await step(files.confined(request.path));
+    await step(confining);
     const attrs = await step(statting);
     handle = await step(opening);
     if (fileKind(attrs.mode) !== 'file') throw new Refused({ kind: 'refused', reason: { kind: 'not-a-file' } });
@@ -177,7 +179,6 @@ async function retrieve(context: TransferContext, step: Step, takeData: () => Pr
     const result = await running.done;
     return result.ok ? { kind: 'complete' } : pipelineOutcome(result);
   } finally {
-    statting.catch(() => undefined);
     const opened = handle ?? (await opening.catch(() => null));
     if (opened) void fs.close(opened).catch(() => undefined);
   }

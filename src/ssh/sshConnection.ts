@@ -49,6 +49,8 @@ export class SshConnection {
   private constructor(
     private readonly client: Client,
     private readonly log: Logger,
+    /** The TCP socket (or jump-host channel) the SSH connection runs on. */
+    private readonly transport: Duplex,
   ) {
     client.on('tcp connection', (details, accept, reject) => this.dispatchIncoming(details, accept, reject));
     client.on('error', (error) => this.markClosed(error));
@@ -72,7 +74,7 @@ export class SshConnection {
       transport.destroy();
       throw error;
     }
-    return new SshConnection(client, log);
+    return new SshConnection(client, log, transport);
   }
 
   onClose(listener: (reason: Error | null) => void): () => void {
@@ -97,6 +99,20 @@ export class SshConnection {
       () => new FtpfwdError('ERR_FTPFWD_TIMEOUT', `SSH server did not open a channel to ${formatHostPort(host, port)} within ${timeoutMs} ms`),
       (channel) => channel.destroy(),
     );
+  }
+
+  /**
+   * Runs `work`, holding back what it writes to the SSH connection until it
+   * returns, so that the packets of requests made together (an SFTP open,
+   * stat and realpath) leave in one write rather than one system call each.
+   */
+  batchWrites<T>(work: () => T): T {
+    this.transport.cork();
+    try {
+      return work();
+    } finally {
+      process.nextTick(() => this.transport.uncork());
+    }
   }
 
   /** Starts the server's `sftp` subsystem on a session channel of its own. */

@@ -15,40 +15,11 @@ import json
 import os
 import sys
 
+from ftplib_client import TracingFTP
+
 MODES = ("pasv", "epsv", "port", "eprt")
-TIMEOUT_SECONDS = 60
 # ftplib's default of 8 KiB makes a 64 MiB transfer CPU-bound in Python.
 BLOCK_SIZE = 1024 * 1024
-
-
-class TracingFTP(ftplib.FTP):
-    def __init__(self, mode):
-        super().__init__(timeout=TIMEOUT_SECONDS, encoding="utf-8")
-        self.mode = mode
-
-    def putcmd(self, line):
-        shown = "PASS ****" if line.upper().startswith("PASS ") else line
-        print("--> " + shown, file=sys.stderr, flush=True)
-        super().putcmd(line)
-
-    def getresp(self):
-        try:
-            resp = super().getresp()
-        except ftplib.Error as err:
-            print("<-- " + str(err), file=sys.stderr, flush=True)
-            raise
-        print("<-- " + resp, file=sys.stderr, flush=True)
-        return resp
-
-    def makepasv(self):
-        if self.mode == "epsv":
-            return ftplib.parse229(self.sendcmd("EPSV"), self.sock.getpeername())
-        return super().makepasv()
-
-    def sendport(self, host, port):
-        if self.mode == "eprt":
-            return self.sendeprt(host, port)
-        return super().sendport(host, port)
 
 
 def run(ftp, op):
