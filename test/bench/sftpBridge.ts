@@ -12,15 +12,17 @@
  * compared, since absolute speeds swing between runs on a shared machine;
  * every result is checked (SHA-256) in the first round. Run on its own:
  *
- *   node --import tsx test/bench/sftpBridge.ts [--size-mib 1024] [--rounds 3] [--files 1000] [--json out.json]
+ *   node --import tsx test/bench/sftpBridge.ts [--size-mib 1024] [--rounds 3] [--files 1000] [--rtt-ms 50] [--json out.json]
  *
  * or call runSftpBridgeBench() from another bench. `via` puts something
  * between the clients' SSH connections and sshd (a delay line): both the
- * bridge and sftp then connect to it instead of to sshd.
+ * bridge and sftp then connect to it instead of to sshd. `--rtt-ms` uses
+ * the simple user-space delay line below (this kernel has no netem).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { freemem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -46,6 +48,8 @@ export interface SftpBridgeBenchOptions {
   workBase?: string;
   /** An address in front of sshd (a delay line) that both SSH clients connect to instead; it must forward to `sshdPort`. */
   via?: (sshd: { host: string; port: number }) => Promise<{ host: string; port: number; close(): Promise<void> }>;
+  /** Recorded in the result when `via` is a delay line. */
+  rttMs?: number;
   log?: (line: string) => void;
 }
 
@@ -63,6 +67,8 @@ export interface Throughput {
 
 export interface SftpBridgeBenchResult {
   sizeMiB: number;
+  /** The delay line's round trip, when one was used (the CLI's --rtt-ms). */
+  rttMs?: number;
   rounds: number;
   files: number;
   /** The ciphers in use: ftpfwd's (ssh2's choice) and sftp's default. */
@@ -240,6 +246,7 @@ export async function runSftpBridgeBench(partial: Partial<SftpBridgeBenchOptions
     const small = { bridge: median(samples.small.bridge), sftp: median(samples.small.sftp), aes: median(samples.small.sftpAesGcm) };
     return {
       sizeMiB: options.sizeMiB,
+      ...(options.rttMs === undefined ? {} : { rttMs: options.rttMs }),
       rounds: options.rounds,
       files: options.files,
       ciphers: { bridge: await negotiatedCipher(contenders.logFile), sftp: 'OpenSSH default (chacha20-poly1305@openssh.com)' },
@@ -267,12 +274,81 @@ async function negotiatedCipher(logFile: string): Promise<string> {
   return match?.[1] ?? 'unknown';
 }
 
+/**
+ * A TCP relay in front of `target` that holds every chunk for half of
+ * `rttMs` in each direction, in order, with no bandwidth limit of its own
+ * (backpressure from the far side pauses the near side). For measuring
+ * what latency does to both contenders alike.
+ */
+export async function startDelayLine(target: { host: string; port: number }, rttMs: number): Promise<{ host: string; port: number; close(): Promise<void> }> {
+  const oneWay = rttMs / 2;
+  const sockets = new Set<Socket>();
+  const delayed = (from: Socket, to: Socket): void => {
+    const queue: Array<{ at: number; chunk: Buffer | null }> = [];
+    let timer: NodeJS.Timeout | null = null;
+    let held = false;
+    const schedule = (): void => {
+      if (timer === null && queue.length > 0) timer = setTimeout(flush, Math.max(0, queue[0]!.at - performance.now()));
+    };
+    const flush = (): void => {
+      timer = null;
+      const now = performance.now();
+      while (queue.length > 0 && queue[0]!.at <= now) {
+        const { chunk } = queue.shift()!;
+        if (chunk === null) to.end();
+        else if (!to.write(chunk) && !held) {
+          held = true;
+          from.pause();
+          to.once('drain', () => {
+            held = false;
+            from.resume();
+          });
+        }
+      }
+      schedule();
+    };
+    from.on('data', (chunk: Buffer) => {
+      queue.push({ at: performance.now() + oneWay, chunk });
+      schedule();
+    });
+    from.on('end', () => {
+      queue.push({ at: performance.now() + oneWay, chunk: null });
+      schedule();
+    });
+  };
+  const server = createServer({ allowHalfOpen: true }, (near) => {
+    const far = connect({ host: target.host, port: target.port, allowHalfOpen: true });
+    for (const socket of [near, far]) {
+      socket.setNoDelay(true);
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+      socket.on('close', () => {
+        sockets.delete(socket);
+        near.destroy();
+        far.destroy();
+      });
+    }
+    delayed(near, far);
+    delayed(far, near);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    host: '127.0.0.1',
+    port,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 export function formatReport(result: SftpBridgeBenchResult): string {
   const row = (label: string, t: Throughput): string =>
     `| ${label} | ${t.bridge} | ${t.sftp} | ${t.sftpAesGcm} | ${t.ratio.toFixed(2)}× | ${t.ratioAesGcm.toFixed(2)}× | ${t.bridgeCpuSecondsPerGiB} |`;
   const s = result.smallFiles;
   return [
-    `SFTP bridge vs OpenSSH sftp -b, ${result.sizeMiB} MiB, ${result.files} small files, median of ${result.rounds} interleaved rounds`,
+    `SFTP bridge vs OpenSSH sftp -b, ${result.sizeMiB} MiB, ${result.files} small files, median of ${result.rounds} interleaved rounds${result.rttMs ? `, through a delay line of ${result.rttMs} ms RTT` : ', loopback'}`,
     '',
     '| transfer | bridge MB/s | sftp MB/s | sftp aes-gcm MB/s | bridge/sftp | bridge/sftp aes-gcm | ftpfwd CPU s/GiB |',
     '|---|---|---|---|---|---|---|',
@@ -288,7 +364,7 @@ export function formatReport(result: SftpBridgeBenchResult): string {
 async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { 'size-mib': { type: 'string' }, rounds: { type: 'string' }, files: { type: 'string' }, json: { type: 'string' }, 'work-dir': { type: 'string' } },
+    options: { 'size-mib': { type: 'string' }, rounds: { type: 'string' }, files: { type: 'string' }, json: { type: 'string' }, 'work-dir': { type: 'string' }, 'rtt-ms': { type: 'string' } },
   });
   const number = (text: string | undefined, fallback: number, min: number): number => {
     if (text === undefined) return fallback;
@@ -301,6 +377,7 @@ async function main(argv: string[]): Promise<number> {
     rounds: number(values.rounds, DEFAULTS.rounds, 1),
     files: number(values.files, DEFAULTS.files, 1),
     ...(values['work-dir'] ? { workBase: values['work-dir'] } : {}),
+    ...(values['rtt-ms'] ? { rttMs: number(values['rtt-ms'], 0, 1), via: (sshd: { host: string; port: number }) => startDelayLine(sshd, number(values['rtt-ms'], 0, 1)) } : {}),
   });
   process.stdout.write(`${formatReport(result)}\n`);
   if (values.json) await writeFile(values.json, `${JSON.stringify(result, null, 2)}\n`);
