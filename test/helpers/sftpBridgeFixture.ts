@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assertSucceeded, run, startProcess, type ProcessHandle } from './processes.js';
@@ -74,14 +74,41 @@ export async function removeSystemUser(name: string): Promise<void> {
   if (await userExists(name)) throw new Error(`could not remove the user ${name}`);
 }
 
+/** Whether a process with this PID exists. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Accounts and chroots are tagged with the PID of the test process that
+ * made them; those of a process that was killed before it could clean up
+ * are removed here.
+ */
+async function removeStale(): Promise<void> {
+  const passwd = await readFile('/etc/passwd', 'utf8');
+  for (const match of passwd.matchAll(/^(ffb(\d+)[oc]):/gm)) {
+    if (!alive(Number(match[2]))) await removeSystemUser(match[1]!).catch(() => undefined);
+  }
+  for (const name of await readdir('/run')) {
+    const tag = /^ftpfwd-chroot-(\d+)-/.exec(name)?.[1];
+    if (tag !== undefined && !alive(Number(tag))) await removeDir(join('/run', name));
+  }
+}
+
 export async function startBridgeServer(prefix: string): Promise<BridgeServer> {
+  await removeStale();
   const dir = await makeTempDir(`ftpfwd-${prefix}-`);
   // The accounts must be able to reach their homes under it.
   await chmod(dir, 0o755);
+  const tag = `${process.pid}`;
   // sshd wants every component of a chroot owned by root and writable by nobody else: /tmp (1777) will not do.
-  const chroot = await mkdtemp('/run/ftpfwd-chroot-');
+  const chroot = await mkdtemp(`/run/ftpfwd-chroot-${tag}-`);
   await chmod(chroot, 0o755);
-  const tag = `${process.pid % 100000}`;
   const created: string[] = [];
   let sshd: SshdInstance | undefined;
   const cleanup = async (): Promise<void> => {
