@@ -5,3 +5,7 @@ export type { FtpfwdErrorCode } from './errors.js';
 export { createLogger } from './log.js';
 export type { LogFormat, LoggerOptions } from './log.js';
 export type { StrictHostKeyChecking } from './ssh/hostKeyVerifier.js';
+export { startSftpBridge } from './bridge/bridge.js';
+export type { BridgeListener, FtpLogin, SftpBridge, SftpBridgeListenerSpec, SftpBridgeOptions } from './bridge/bridge.js';
+export type { FtpAccount } from './bridge/credentials.js';
+export type { DataPeerCheck } from './session/dataPeer.js';

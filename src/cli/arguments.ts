@@ -1,5 +1,6 @@
 import { FtpfwdError } from '../errors.js';
 import type { ForwardSpec } from '../forwarder.js';
+import type { ListenerSpec } from '../tunnel.js';
 
 function usage(message: string): FtpfwdError {
   return new FtpfwdError('ERR_FTPFWD_USAGE', message);
@@ -35,6 +36,11 @@ function splitHostPortFields(spec: string): string[] {
   return fields;
 }
 
+/** Like ssh's default GatewayPorts=no: only this machine may connect unless asked otherwise. */
+function bindAddressOf(field: string): string {
+  return field === '' || field === 'localhost' ? '127.0.0.1' : field === '*' ? '0.0.0.0' : field;
+}
+
 /** `-L [bind_address:]port:ftp_host:ftp_port`, with IPv6 addresses in brackets. */
 export function parseForwardSpec(spec: string): ForwardSpec {
   const fields = splitHostPortFields(spec);
@@ -44,12 +50,24 @@ export function parseForwardSpec(spec: string): ForwardSpec {
   const [bindAddress, bindPort, ftpHost, ftpPort] = fields.length === 4 ? fields : ['', ...fields];
   if (!ftpHost) throw usage(`bad forward ${JSON.stringify(spec)}: no FTP host`);
   return {
-    // Like ssh's default GatewayPorts=no: only this machine may connect unless asked otherwise.
-    bindAddress: bindAddress === '' || bindAddress === 'localhost' ? '127.0.0.1' : bindAddress === '*' ? '0.0.0.0' : bindAddress!,
+    bindAddress: bindAddressOf(bindAddress!),
     bindPort: parsePort(bindPort!, 'listen port', true),
     ftpHost,
     ftpPort: parsePort(ftpPort!, 'FTP port', false),
   };
+}
+
+/**
+ * A `-L` of either kind. `[bind_address:]port:sftp:` (the word `sftp` and
+ * an empty port, which no FTP forward can have) is an SFTP bridge
+ * listener; anything else is an FTP forward.
+ */
+export function parseListenerSpec(spec: string): ListenerSpec {
+  const fields = splitHostPortFields(spec);
+  const bridged = (fields.length === 3 || fields.length === 4) && fields.at(-2) === 'sftp' && fields.at(-1) === '';
+  if (!bridged) return { kind: 'ftp', forward: parseForwardSpec(spec) };
+  const [bindAddress, bindPort] = fields.length === 4 ? fields : ['', ...fields];
+  return { kind: 'sftp', listener: { bindAddress: bindAddressOf(bindAddress!), bindPort: parsePort(bindPort!, 'listen port', true) } };
 }
 
 export interface Destination {

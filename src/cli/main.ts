@@ -3,12 +3,13 @@ import { createWriteStream, openSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import type { LevelWithSilent, Logger } from 'pino';
 import { errorCode, errorMessage, EXIT_CODES, exitCodeFor, FtpfwdError, isFtpfwdError } from '../errors.js';
-import { startForwarder, type Forwarder, type ForwarderOptions } from '../forwarder.js';
 import { createLogger } from '../log.js';
-import { loadSshConfig } from '../ssh/sshConfig.js';
 import { formatHostPort } from '../net/addresses.js';
-import { parseDestination, parseForwardSpec, parseSshPort } from './arguments.js';
+import { loadSshConfig } from '../ssh/sshConfig.js';
+import { startTunnel, type Tunnel, type TunnelOptions } from '../tunnel.js';
+import { parseDestination, parseListenerSpec, parseSshPort } from './arguments.js';
 import { BACKGROUND_CHILD_ENV, goToBackground, reportToForeground } from './background.js';
+import { toBridgeSettings } from './bridgeOptions.js';
 import { buildProgram, type CliOptions } from './program.js';
 import { ReadinessFiles } from './readiness.js';
 import { runCommand, type RunningCommand } from './runCommand.js';
@@ -84,9 +85,9 @@ function createCliLogger(options: CliOptions): Logger {
 }
 
 /** Turns the command line (and ssh_config) into library options: the only place that reads the environment. */
-export async function toForwarderOptions(destinationText: string, options: CliOptions, logger: Logger, environment: Environment, settings = parseRunSettings(options)): Promise<ForwarderOptions> {
-  const forwards = options.L.map(parseForwardSpec);
-  if (forwards.length === 0) throw new FtpfwdError('ERR_FTPFWD_USAGE', 'no forward given: use -L [bind_address:]port:ftp_host:ftp_port');
+export async function toForwarderOptions(destinationText: string, options: CliOptions, logger: Logger, environment: Environment, settings = parseRunSettings(options)): Promise<TunnelOptions> {
+  const listeners = options.L.map(parseListenerSpec);
+  if (listeners.length === 0) throw new FtpfwdError('ERR_FTPFWD_USAGE', 'no forward given: use -L [bind_address:]port:ftp_host:ftp_port (or [bind_address:]port:sftp: for FTP served from SFTP)');
   const { homeDir, env } = environment;
   const expandHome = (path: string): string => (path === '~' || path.startsWith('~/') ? homeDir + path.slice(1) : path);
   const config = await loadSshConfig({ homeDir, ...(options.F === undefined ? {} : { file: expandHome(options.F) }) });
@@ -114,9 +115,11 @@ export async function toForwarderOptions(destinationText: string, options: CliOp
     ...(settings.idleMs === undefined ? {} : { idleMs: settings.idleMs }),
     ...(settings.acceptMs === undefined ? {} : { acceptMs: settings.acceptMs }),
   };
+  const bridge = await toBridgeSettings(options, listeners, target.ssh.username, env);
   return {
     ssh: target.ssh,
-    forwards,
+    listeners,
+    ...(bridge === undefined ? {} : { bridge }),
     activeMode: options.activeMode,
     activeAddress: options.activeAddress,
     honourPassiveAddress: options.honourPassiveAddress ?? false,
@@ -135,16 +138,14 @@ function describeError(error: unknown): string {
 }
 
 /** The command's environment: ours, without the variables that held our secrets. */
-export function commandEnvironment(env: NodeJS.ProcessEnv, options: Pick<CliOptions, 'passwordEnv' | 'passphraseEnv'>): NodeJS.ProcessEnv {
+export function commandEnvironment(env: NodeJS.ProcessEnv, options: Pick<CliOptions, 'passwordEnv' | 'passphraseEnv' | 'ftpPasswordEnv'>): NodeJS.ProcessEnv {
   const result = { ...env };
-  for (const name of [options.passwordEnv, options.passphraseEnv, BACKGROUND_CHILD_ENV]) if (name !== undefined) delete result[name];
+  for (const name of [options.passwordEnv, options.passphraseEnv, options.ftpPasswordEnv, BACKGROUND_CHILD_ENV]) if (name !== undefined) delete result[name];
   return result;
 }
 
-function listeningLines(forwarder: Forwarder): string {
-  return forwarder.listeners
-    .map(({ host, port, forward }) => `ftpfwd: listening on ${formatHostPort(host, port)} -> ${formatHostPort(forward.ftpHost, forward.ftpPort)} via ${forwarder.sshTarget}\n`)
-    .join('');
+function listeningLines(forwarder: Tunnel): string {
+  return forwarder.listeners.map(({ host, port, target }) => `ftpfwd: listening on ${formatHostPort(host, port)} -> ${target} via ${forwarder.sshTarget}\n`).join('');
 }
 
 /** Runs the command line; resolves with the process exit code. */
@@ -187,9 +188,9 @@ export async function run(argv: string[]): Promise<number> {
   const environment: Environment = { localUser: userInfo().username, homeDir: homedir(), env: process.env, commandEnv: commandEnvironment(process.env, options) };
   const readiness = new ReadinessFiles(options.readyFile, options.pidFile);
 
-  let forwarder: Forwarder;
+  let forwarder: Tunnel;
   try {
-    forwarder = await startForwarder(await toForwarderOptions(destination, options, logger, environment, settings));
+    forwarder = await startTunnel(await toForwarderOptions(destination, options, logger, environment, settings));
   } catch (error) {
     return failed(error, logger);
   }
@@ -255,7 +256,7 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 /** What the last-resort handler can still close when something unforeseen throws. */
-const lastResort: { forwarder?: Forwarder; logger?: Logger; readiness?: ReadinessFiles; fired: boolean } = { fired: false };
+const lastResort: { forwarder?: Tunnel; logger?: Logger; readiness?: ReadinessFiles; fired: boolean } = { fired: false };
 
 /** How long the last-resort handler waits for what it closes before it exits. */
 const LAST_RESORT_CLOSE_MS = 2_000;

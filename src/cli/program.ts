@@ -2,8 +2,9 @@ import { Command, Option } from 'commander';
 import { createRequire } from 'node:module';
 import type { ActiveMode } from '../forwarder.js';
 import type { LogFormat } from '../log.js';
+import { addBridgeOptions, type BridgeCliOptions } from './bridgeOptions.js';
 
-export interface CliOptions {
+export interface CliOptions extends BridgeCliOptions {
   L: string[];
   port?: string;
   login?: string;
@@ -50,7 +51,7 @@ Exit codes:
   5  SSH connection refused, timed out or lost (lost: with --exit-on-disconnect)
   6  SSH host key unknown, changed or revoked
   7  SSH authentication failed
-  8  the SSH server refused a forward
+  8  the SSH server refused a forward or the SFTP subsystem
   9  a local listener could not be opened
   With -- command: the command's own exit code (128+N if killed by signal N).
 
@@ -65,16 +66,19 @@ Examples:
   ftpfwd -f --pid-file /run/ftpfwd.pid -L 2121:ftp.internal:21 bastion
 
   # through a jump host, FTP server on the bastion itself
-  ftpfwd -J jump.example.com -L 2121:localhost:21 deploy@bastion`;
+  ftpfwd -J jump.example.com -L 2121:localhost:21 deploy@bastion
+
+  # FTP served from the SSH server's SFTP subsystem (no FTP server needed)
+  ftpfwd -L 2121:sftp: --ftp-password-file /etc/ftpfwd/ftp-password --sftp-root /srv/exports deploy@sftp.example.com`;
 
 export function buildProgram(): Command {
-  return new Command()
+  const program = new Command()
     .name('ftpfwd')
     .description('Carry FTP, control and data connections in passive and active mode, through one SSH connection.')
     .usage('[options] [user@]sshhost [-- command [args...]]')
     .argument('<destination>', 'SSH server, as [user@]host, ssh://[user@]host[:port], or a Host alias from ssh_config')
     .argument('[command...]', 'run this command inside the tunnel (after --); {port}, {host} and {url} are replaced')
-    .option('-L <spec>', 'local FTP listener [bind_address:]port:ftp_host:ftp_port (repeatable; ftp_host is resolved by the SSH server; port 0 picks a free one)', collect, [])
+    .option('-L <spec>', 'local FTP listener [bind_address:]port:ftp_host:ftp_port (repeatable; ftp_host is resolved by the SSH server; port 0 picks a free one), or [bind_address:]port:sftp: for FTP served from SFTP', collect, [])
     .option('-p, --port <port>', 'SSH port')
     .option('-l, --login <user>', 'SSH user name')
     .option('-i, --identity <file>', 'private key file (repeatable); ssh-agent (SSH_AUTH_SOCK) is tried first', collect, [])
@@ -109,6 +113,7 @@ export function buildProgram(): Command {
       // Like every other failure: one line on stderr, starting with "ftpfwd:".
       outputError: (text, write) => write(`ftpfwd: ${oneLine(text.replace(/^error: /, ''))} (run ftpfwd --help for usage)\n`),
     });
+  return addBridgeOptions(program);
 }
 
 function oneLine(text: string): string {

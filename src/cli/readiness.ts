@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { lstat, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import type { BoundListener } from '../forwarder.js';
+import type { ListenerAddress } from '../tunnel.js';
 
 /**
  * Writes through a temporary file and a rename, so that a script polling
@@ -35,7 +35,7 @@ interface FileIdentity {
 }
 
 /** `host port` per listener, one per line: `read host port < file` works in any shell. */
-export function readyFileText(listeners: readonly BoundListener[]): string {
+export function readyFileText(listeners: readonly ListenerAddress[]): string {
   return listeners.map((listener) => `${listener.host} ${listener.port}\n`).join('');
 }
 
@@ -47,7 +47,7 @@ export class ReadinessFiles {
     private readonly pidFile: string | undefined,
   ) {}
 
-  async markReady(listeners: readonly BoundListener[]): Promise<void> {
+  async markReady(listeners: readonly ListenerAddress[]): Promise<void> {
     if (this.pidFile) this.written.push({ path: this.pidFile, identity: await writeAtomically(this.pidFile, `${process.pid}\n`) });
     if (this.readyFile) this.written.push({ path: this.readyFile, identity: await writeAtomically(this.readyFile, readyFileText(listeners)) });
   }

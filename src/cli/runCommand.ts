@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
-import type { BoundListener } from '../forwarder.js';
 import { formatHostPort } from '../net/addresses.js';
+import type { ListenerAddress } from '../tunnel.js';
 
-function ftpUrl(listener: BoundListener): string {
+function ftpUrl(listener: ListenerAddress): string {
   return `ftp://${formatHostPort(listener.host, listener.port)}/`;
 }
 
@@ -11,7 +11,7 @@ function ftpUrl(listener: BoundListener): string {
  * FTPFWD_HOST, FTPFWD_PORT and FTPFWD_URL name the first listener; with
  * several, FTPFWD_PORT_1, FTPFWD_PORT_2, ... name each, numbered in -L order.
  */
-export function tunnelEnvironment(listeners: readonly BoundListener[]): Record<string, string> {
+export function tunnelEnvironment(listeners: readonly ListenerAddress[]): Record<string, string> {
   const env: Record<string, string> = {};
   const first = listeners[0];
   if (first) {
@@ -30,7 +30,7 @@ export function tunnelEnvironment(listeners: readonly BoundListener[]): Record<s
 }
 
 /** Replaces {port}, {host}, {url} (first listener) and {port2}, {host2}, {url2}, ... in an argument. */
-export function substitutePlaceholders(argument: string, listeners: readonly BoundListener[]): string {
+export function substitutePlaceholders(argument: string, listeners: readonly ListenerAddress[]): string {
   return argument.replace(/\{(port|host|url)(\d*)\}/g, (placeholder: string, name: string, number: string) => {
     const listener = listeners[number === '' ? 0 : Number(number) - 1];
     if (!listener) return placeholder;
@@ -48,7 +48,7 @@ export interface RunningCommand {
 }
 
 /** Starts the command with the tunnel's environment; its stdio is ours. */
-export function runCommand(argv: readonly string[], listeners: readonly BoundListener[], env: NodeJS.ProcessEnv): RunningCommand {
+export function runCommand(argv: readonly string[], listeners: readonly ListenerAddress[], env: NodeJS.ProcessEnv): RunningCommand {
   const [command, ...args] = argv.map((argument) => substitutePlaceholders(argument, listeners));
   const child = spawn(command!, args, { stdio: 'inherit', env: { ...env, ...tunnelEnvironment(listeners) } });
   const exitCode = new Promise<number>((resolve) => {

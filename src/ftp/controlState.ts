@@ -1,13 +1,12 @@
-import { isIP, isIPv4 } from 'node:net';
+import { isIPv4 } from 'node:net';
+import { checkActiveCommand, type ActiveRefusal, type ActiveVerb } from './activeTarget.js';
 import { isTransferVerb, parseCommandLine, stripTelnetInterrupt, type CommandLine } from './commands.js';
 import {
   formatEprtArgument,
   formatPortArgument,
   maskDataAddresses,
-  parseEprtArgument,
   parseEpsvReply,
   parsePasvReply,
-  parsePortArgument,
   rewriteEpsvLine,
   rewritePasvLine,
   type ActiveTarget,
@@ -15,7 +14,6 @@ import {
 import { Fifo } from './fifo.js';
 import { withCrlf } from './lineFramer.js';
 import { isPreliminary, ReplyTracker } from './replies.js';
-import { normalizeAddress, sameAddress } from '../net/addresses.js';
 
 /**
  * How active mode (PORT/EPRT) is carried:
@@ -35,7 +33,7 @@ export interface ControlPolicy {
 }
 
 export type PassiveVerb = 'PASV' | 'EPSV';
-export type ActiveVerb = 'PORT' | 'EPRT';
+export type { ActiveVerb } from './activeTarget.js';
 
 /** Work the session has to carry out with sockets and SSH for a line. */
 export type Action =
@@ -227,17 +225,9 @@ export class ControlState {
 
   private onActiveCommand(command: CommandLine & { kind: 'command' }): Step {
     const verb = command.verb as ActiveVerb;
-    const parsed = verb === 'PORT' ? parsePortArgument(command.argument) : parseEprtArgument(command.argument);
-    if (!parsed.ok) return this.answerLocally(LOCAL_REPLIES.badArgument(parsed.reason));
-    // The unspecified address names no other host: the client listens on
-    // all its addresses (lftp sends `EPRT |2|::|port|` on an IPv6 loopback
-    // connection), so its data port is reached at its own address.
-    const own = isUnspecified(parsed.value) && isIP(this.policy.clientAddress) !== 0;
-    const target = own ? ownAddress(parsed.value, this.policy.clientAddress) : parsed.value;
-    if (!sameAddress(target.host, this.policy.clientAddress)) return this.answerLocally(LOCAL_REPLIES.bounce);
-    if (target.port < this.policy.minimumActivePort) {
-      return this.answerLocally(LOCAL_REPLIES.privilegedPort(this.policy.minimumActivePort));
-    }
+    const checked = checkActiveCommand(verb, command.argument, this.policy.clientAddress, this.policy.minimumActivePort);
+    if (!checked.ok) return this.answerLocally(activeRefusalReply(checked.refusal));
+    const { target } = checked;
     if (this.policy.activeStrategy === 'convert') {
       const upstreamVerb: PassiveVerb = verb === 'PORT' ? 'PASV' : 'EPSV';
       this.pending.push({ kind: 'converted', verb: upstreamVerb, target });
@@ -528,12 +518,14 @@ function parsePassiveLines(verb: PassiveVerb, lines: readonly string[]): { ok: t
   return { ok: false };
 }
 
-/** `0.0.0.0`, or `::` in any spelling (the host was already checked to be valid IPv6). */
-function isUnspecified(target: ActiveTarget): boolean {
-  return target.family === 4 ? target.host === '0.0.0.0' : /^[0:]+$/.test(target.host);
-}
-
-function ownAddress(target: ActiveTarget, clientAddress: string): ActiveTarget {
-  const host = normalizeAddress(clientAddress);
-  return { family: isIPv4(host) ? 4 : 6, host, port: target.port };
+/** The 501 reply for a PORT/EPRT that fails the shared rules. */
+export function activeRefusalReply(refusal: ActiveRefusal): string {
+  switch (refusal.kind) {
+    case 'syntax':
+      return LOCAL_REPLIES.badArgument(refusal.detail);
+    case 'bounce':
+      return LOCAL_REPLIES.bounce;
+    case 'privileged-port':
+      return LOCAL_REPLIES.privilegedPort(refusal.minimum);
+  }
 }

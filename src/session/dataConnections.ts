@@ -349,9 +349,10 @@ export class ConvertedActiveConnection implements DataSetup {
   }
 }
 
-function connectLocal(target: ActiveTarget, timeoutMs: number): Promise<Socket> {
+/** Connects to a client's active-mode data port (from `localAddress`, when given). */
+export function connectLocal(target: ActiveTarget, timeoutMs: number, localAddress?: string): Promise<Socket> {
   return new Promise<Socket>((resolve, reject) => {
-    const socket = connectTcp({ host: target.host, port: target.port, allowHalfOpen: true });
+    const socket = connectTcp({ host: target.host, port: target.port, allowHalfOpen: true, ...(localAddress ? { localAddress } : {}) });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new Error(`connecting to the client's data port ${target.port} timed out`));

@@ -12,6 +12,11 @@ declare module 'ssh2' {
     setWindowLimit(bytes: number): void;
   }
 
+  interface SFTPWrapper {
+    /** As Channel#setWindowLimit, for the SFTP channel. */
+    setWindowLimit(bytes: number): void;
+  }
+
   interface Client {
     /** Sends SSH_MSG_IGNORE: nothing for the server to do, but its segment acknowledges what the server sent. */
     sendIgnore(): this;

@@ -1,6 +1,6 @@
 import { connect as connectTcp, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Client, type ClientChannel, type ServerHostKeyAlgorithm, type TcpConnectionDetails } from 'ssh2';
+import { Client, type ClientChannel, type ServerHostKeyAlgorithm, type SFTPWrapper, type TcpConnectionDetails } from 'ssh2';
 import { createAuthHandler, type AuthOptions, type AuthProgress } from './authentication.js';
 import { toSsh2HostVerifier, type HostKeyVerifier } from './hostKeyVerifier.js';
 import { ProxyCommandTransport, type ProxyCommandOptions } from './proxyCommand.js';
@@ -58,7 +58,8 @@ export class SshConnection {
 
   private constructor(
     private readonly client: Client,
-    transport: Duplex,
+    /** The TCP socket (or jump-host channel, or ProxyCommand) the SSH connection runs on. */
+    private readonly transport: Duplex,
     private readonly log: Logger,
   ) {
     client.on('tcp connection', (details, accept, reject) => this.dispatchIncoming(details, accept, reject));
@@ -130,6 +131,40 @@ export class SshConnection {
       timeoutMs,
       () => new FtpfwdError('ERR_FTPFWD_TIMEOUT', `SSH server did not open a channel to ${formatHostPort(host, port)} within ${timeoutMs} ms`),
       (channel) => channel.destroy(),
+    );
+  }
+
+  /**
+   * Runs `work`, holding back what it writes to the SSH connection until it
+   * returns, so that the packets of requests made together (an SFTP open,
+   * stat and realpath) leave in one write rather than one system call each.
+   */
+  batchWrites<T>(work: () => T): T {
+    this.transport.cork();
+    try {
+      return work();
+    } finally {
+      process.nextTick(() => this.transport.uncork());
+    }
+  }
+
+  /** Starts the server's `sftp` subsystem on a session channel of its own. */
+  openSftp(timeoutMs: number): Promise<SFTPWrapper> {
+    return withTimeout(
+      new Promise<SFTPWrapper>((resolve, reject) => {
+        if (this.closed) return reject(sshClosedError());
+        const refused = (error: Error): void =>
+          reject(new FtpfwdError('ERR_FTPFWD_FORWARD_REFUSED', `SSH server refused the SFTP subsystem: ${error.message}`, { cause: error }));
+        try {
+          this.client.sftp((error, sftp) => (error ? refused(error) : resolve(sftp)));
+        } catch (error) {
+          // ssh2 throws at once when the socket is no longer writable.
+          refused(error instanceof Error ? error : new Error(String(error)));
+        }
+      }),
+      timeoutMs,
+      () => new FtpfwdError('ERR_FTPFWD_TIMEOUT', `SSH server did not start the SFTP subsystem within ${timeoutMs} ms`),
+      (sftp) => sftp.end(),
     );
   }
 
@@ -227,7 +262,11 @@ class HandshakeAttempt {
         client.removeListener('error', onError);
         client.removeListener('close', onClose);
         const accepted = this.progress.current;
-        if (accepted !== undefined) this.log.info({ method: accepted.method, ...accepted.fields }, accepted.fields['keyId'] === undefined ? 'authenticated' : 'authenticated with a certificate');
+        // Which certificate got in is worth a line of its own; a plain key is in the debug log only.
+        if (accepted !== undefined) {
+          if (accepted.fields['keyId'] === undefined) this.log.debug({ method: accepted.method, ...accepted.fields }, 'authenticated');
+          else this.log.info({ method: accepted.method, ...accepted.fields }, 'authenticated with a certificate');
+        }
         resolve();
       };
       client.on('error', onError);

@@ -10,12 +10,13 @@ export type MatrixMode = 'pasv' | 'epsv' | 'port' | 'eprt';
  * How the data connections travelled: `passive` (PASV/EPSV through an SSH
  * channel), `converted` (PORT/EPRT answered by ftpfwd, PASV/EPSV sent
  * upstream), `remote-forward` (PORT/EPRT through a remote forward on the
- * SSH server).
+ * SSH server), `direct` (PORT/EPRT answered by the SFTP bridge, which
+ * connects to the client itself: no FTP server and no SSH channel).
  */
-export type MatrixPath = 'passive' | 'converted' | 'remote-forward';
+export type MatrixPath = 'passive' | 'converted' | 'remote-forward' | 'direct';
 
 /** What a combination ran; see CHECKS. */
-export type MatrixCheck = 'transfers' | 'remote-forward' | 'variant' | 'dropbear' | 'ipv6' | 'concurrent' | 'session';
+export type MatrixCheck = 'transfers' | 'remote-forward' | 'variant' | 'dropbear' | 'ipv6' | 'concurrent' | 'session' | 'bridge' | 'bridge-account';
 
 export interface MatrixRecord {
   /** The row: the FTP server and, where it matters, the setup (`vsftpd over IPv6`). */
@@ -35,9 +36,9 @@ export interface MatrixRecord {
 
 export const CLIENT_COLUMNS = ['curl', 'lftp', 'ftplib', 'tnftp', 'inetutils-ftp', 'ncftp', 'wget', 'basic-ftp'] as const;
 const MODES: readonly MatrixMode[] = ['pasv', 'epsv', 'port', 'eprt'];
-const PATHS: readonly MatrixPath[] = ['passive', 'converted', 'remote-forward'];
-const PATH_LETTER: Record<MatrixPath, string> = { passive: '', converted: 'c', 'remote-forward': 'f' };
-const TRANSFER_CHECKS: readonly MatrixCheck[] = ['transfers', 'remote-forward', 'variant', 'dropbear', 'ipv6'];
+const PATHS: readonly MatrixPath[] = ['passive', 'converted', 'remote-forward', 'direct'];
+const PATH_LETTER: Record<MatrixPath, string> = { passive: '', converted: 'c', 'remote-forward': 'f', direct: '' };
+const TRANSFER_CHECKS: readonly MatrixCheck[] = ['transfers', 'remote-forward', 'variant', 'dropbear', 'ipv6', 'bridge', 'bridge-account'];
 
 /** What each kind of row ran, for the legend. */
 export const CHECKS: Record<MatrixCheck, string> = {
@@ -50,6 +51,12 @@ export const CHECKS: Record<MatrixCheck, string> = {
   ipv6: 'client on [::1], SSH and FTP over IPv6: download 1 KiB and 5 MiB, upload 5 MiB, list; EPRT also through a remote forward',
   concurrent: '16 curl downloads of 5 MiB at once, four in each mode',
   session: 'curl with 20 URLs in one invocation: one login (checked in its trace), 20 transfers on one control connection',
+  bridge:
+    'the SFTP bridge (`-L port:sftp:`, no FTP server) with ftpfwd\'s own SSH login and `--ftp-password-file`, confined by `--sftp-root`: ' +
+    'download and upload 0 B, 1 KiB, 5 MiB and 64 MiB (SHA-256 on both ends) and a listing in every mode; once per client also resume, append, rename, delete, mkdir/rmdir, ' +
+    'SIZE/MDTM, SITE CHMOD, TYPE A transfers of a CRLF and an LF file, and names with spaces and UTF-8, each as far as the client can do it',
+  'bridge-account':
+    'the SFTP bridge on other accounts: download and upload 5 MiB (SHA-256) and a listing, with curl and lftp',
 };
 
 /** Column headers of the per-server load table. */
@@ -72,6 +79,7 @@ export const CANNOT_WORK: readonly string[] = [
   'basic-ftp × PASV over IPv6: a 227 reply can only name an IPv4 address (ftpfwd names 127.0.0.1 for a client on ::1) and basic-ftp connects to the control connection\'s address (::1) instead; use EPSV.',
   'Every client × PASV/PORT over IPv6: curl, lftp, ftplib, tnftp, inetutils-ftp and wget send EPSV/EPRT over IPv6, as RFC 2428 requires.',
   'scripted (wu-ftpd) × EPSV/EPRT: WU-FTPD 2.6 predates RFC 2428. EPSV is refused; EPRT is converted to EPSV upstream, which it also refuses, so curl falls back to PORT.',
+  'SFTP bridge × lftp append: lftp has no command that sends APPE. × resumed upload: tnftp, inetutils-ftp and basic-ftp have no command for it; ncftpput -z (3.2.6) sends `REST n` and then the whole file from its start, so the result is n bytes too long with any server.',
   'Dropbear × remote forward on a given address without `-a`: Dropbear binds every remote forward to loopback (OpenSSH: `GatewayPorts no`); ftpfwd\'s start-up probe notices, says so and converts PORT/EPRT to passive upstream instead. With `-a` any client may bind forwards on any address (there is no `clientspecified` restriction), and Dropbear reads authorized_keys only from `~/.ssh/authorized_keys`.',
 ];
 
@@ -137,7 +145,7 @@ export function renderReadmeSection(records: readonly MatrixRecord[]): string {
   const failed = failures(records);
   const passed = records.length - failed.length;
   const rowsOf = (check: MatrixCheck): string => rowsInOrder(records.filter((record) => record.check === check)).join(', ');
-  const legendRows = (['transfers', 'remote-forward', 'variant', 'dropbear', 'ipv6', 'concurrent', 'session'] as const)
+  const legendRows = (['transfers', 'remote-forward', 'variant', 'dropbear', 'ipv6', 'bridge', 'bridge-account', 'concurrent', 'session'] as const)
     .filter((check) => records.some((record) => record.check === check))
     .map((check) => `- ${LOAD_COLUMNS[check] ?? rowsOf(check)}: ${CHECKS[check]}.`);
   const lines = [
@@ -148,7 +156,8 @@ export function renderReadmeSection(records: readonly MatrixRecord[]): string {
     'A cell lists the modes (the command the client sent, read from its trace) that passed.',
     '`(c)`: active mode converted to passive upstream, the default when the FTP server is not on the SSH host;',
     '`(f)`: through a remote forward on the SSH server, the default when the FTP server runs on the SSH host',
-    '(`127.0.0.1`), else with `--active-address`. ✗: failed on some path (see below); —: not applicable.',
+    '(`127.0.0.1`), else with `--active-address`. In the SFTP bridge rows no FTP server is involved: ftpfwd answers',
+    'PASV/EPSV itself and, for PORT/EPRT, connects to the client itself. ✗: failed on some path (see below); —: not applicable.',
     '',
     ...legendRows,
     '',
@@ -189,7 +198,7 @@ export function parseRecords(text: string): MatrixRecord[] {
     if (typeof server !== 'string' || typeof client !== 'string' || !isMode(mode) || typeof ok !== 'boolean') {
       throw new Error(`record ${index} lacks server, client, mode or ok: ${JSON.stringify(item)}`);
     }
-    if (path !== 'passive' && path !== 'converted' && path !== 'remote-forward') throw new Error(`record ${index} has a bad path`);
+    if (path !== 'passive' && path !== 'converted' && path !== 'remote-forward' && path !== 'direct') throw new Error(`record ${index} has a bad path`);
     if (typeof check !== 'string' || !(check in CHECKS)) throw new Error(`record ${index} has a bad check`);
     return {
       server,

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseDestination, parseForwardSpec, type Destination } from '../../src/cli/arguments.js';
+import { parseDestination, parseForwardSpec, parseListenerSpec, type Destination } from '../../src/cli/arguments.js';
+import { toBridgeSettings } from '../../src/cli/bridgeOptions.js';
+import type { ListenerSpec } from '../../src/tunnel.js';
 import { parseOptionOverrides, resolveSshTarget, type SshCommandLine } from '../../src/cli/sshTarget.js';
 import { loadSshConfig } from '../../src/ssh/sshConfig.js';
 import type { SshOptions } from '../../src/forwarder.js';
@@ -230,4 +232,53 @@ describe('parseOptionOverrides', () => {
   it('keeps every value of a repeated key, first first', () => {
     assert.deepEqual(parseOptionOverrides(['IdentityFile=/a', 'User deploy', 'IdentityFile /b']), { IdentityFile: ['/a', '/b'], User: 'deploy' });
   });
+});
+
+describe('parseListenerSpec: the SFTP bridge listener', () => {
+  const sftp = (bindAddress: string, bindPort: number): Expected<ListenerSpec> => ({ value: { kind: 'sftp', listener: { bindAddress, bindPort } } });
+  const ftp = (bindAddress: string, bindPort: number, ftpHost: string, ftpPort: number): Expected<ListenerSpec> => ({ value: { kind: 'ftp', forward: { bindAddress, bindPort, ftpHost, ftpPort } } });
+  const cases: Array<Case<string, ListenerSpec>> = [
+    { title: 'port:sftp:', input: '2121:sftp:', expected: sftp('127.0.0.1', 2121) },
+    { title: 'with a bind address', input: '0.0.0.0:2121:sftp:', expected: sftp('0.0.0.0', 2121) },
+    { title: 'with an IPv6 bind address', input: '[::1]:0:sftp:', expected: sftp('::1', 0) },
+    { title: '* binds every address', input: '*:2121:sftp:', expected: sftp('0.0.0.0', 2121) },
+    { title: 'a host named sftp with a port is an FTP forward', input: '2121:sftp:21', expected: ftp('127.0.0.1', 2121, 'sftp', 21) },
+    { title: 'an ordinary forward', input: '2121:ftp.internal:21', expected: ftp('127.0.0.1', 2121, 'ftp.internal', 21) },
+    { title: 'SFTP in capitals is a host name, whose port is missing', input: '2121:SFTP:', expected: { usageError: /bad FTP port ""/ } },
+    { title: 'two fields', input: '2121:sftp', expected: { usageError: /bad forward/ } },
+    { title: 'a bad listen port', input: 'x:sftp:', expected: { usageError: /bad listen port "x"/ } },
+  ];
+  for (const { title, input, expected } of cases) {
+    it(`${title}: ${JSON.stringify(input)}`, () => check(parseListenerSpec, input, expected));
+  }
+});
+
+describe('toBridgeSettings: a bridge needs a credential', () => {
+  const bridge: ListenerSpec[] = [{ kind: 'sftp', listener: { bindAddress: '127.0.0.1', bindPort: 0 } }];
+  const forwardOnly: ListenerSpec[] = [{ kind: 'ftp', forward: { bindAddress: '127.0.0.1', bindPort: 0, ftpHost: 'ftp', ftpPort: 21 } }];
+  const env = { FTP_PW: 'from-env', EMPTY: '' };
+  const refused = async (promise: Promise<unknown>, code: string, message: RegExp): Promise<void> => {
+    await assert.rejects(promise, (error: unknown) => error instanceof FtpfwdError && error.code === code && message.test(error.message));
+  };
+
+  it('refuses a bridge with no login at all', () => refused(toBridgeSettings({}, bridge, 'deploy', env), 'ERR_FTPFWD_USAGE', /must not serve files without a login/));
+  it('--ftp-auth ssh', async () => assert.deepEqual(await toBridgeSettings({ ftpAuth: 'ssh' }, bridge, 'deploy', env), { login: { kind: 'ssh' }, atomicUploads: false }));
+  it('--ftp-password-env, user defaulting to the SSH user', async () => {
+    assert.deepEqual(await toBridgeSettings({ ftpPasswordEnv: 'FTP_PW', sftpRoot: '/srv', sftpAtomicUploads: true }, bridge, 'deploy', env), {
+      login: { kind: 'account', account: { user: 'deploy', password: 'from-env' } },
+      root: '/srv',
+      atomicUploads: true,
+    });
+  });
+  it('--ftp-user names the FTP user', async () => {
+    const settings = await toBridgeSettings({ ftpPasswordEnv: 'FTP_PW', ftpUser: 'scanner' }, bridge, 'deploy', env);
+    assert.deepEqual(settings?.login, { kind: 'account', account: { user: 'scanner', password: 'from-env' } });
+  });
+  it('--ftp-auth password without a password', () => refused(toBridgeSettings({ ftpAuth: 'password' }, bridge, 'deploy', env), 'ERR_FTPFWD_USAGE', /needs --ftp-password-file/));
+  it('--ftp-auth ssh with a password', () => refused(toBridgeSettings({ ftpAuth: 'ssh', ftpPasswordEnv: 'FTP_PW' }, bridge, 'deploy', env), 'ERR_FTPFWD_USAGE', /do not apply/));
+  it('an empty password', () => refused(toBridgeSettings({ ftpPasswordEnv: 'EMPTY' }, bridge, 'deploy', env), 'ERR_FTPFWD_CONFIG', /empty/));
+  it('an unset variable', () => refused(toBridgeSettings({ ftpPasswordEnv: 'NOPE' }, bridge, 'deploy', env), 'ERR_FTPFWD_CONFIG', /NOPE/));
+  it('both a file and a variable', () => refused(toBridgeSettings({ ftpPasswordEnv: 'FTP_PW', ftpPasswordFile: '/x' }, bridge, 'deploy', env), 'ERR_FTPFWD_USAGE', /not both/));
+  it('bridge options without a bridge listener', () => refused(toBridgeSettings({ sftpRoot: '/srv' }, forwardOnly, 'deploy', env), 'ERR_FTPFWD_USAGE', /--sftp-root is for the SFTP bridge/));
+  it('no bridge, no bridge options: nothing', async () => assert.equal(await toBridgeSettings({}, forwardOnly, 'deploy', env), undefined));
 });
