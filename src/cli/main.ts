@@ -9,6 +9,7 @@ import { loadSshConfig } from '../ssh/sshConfig.js';
 import { formatHostPort } from '../net/addresses.js';
 import { parseDestination, parseForwardSpec, parseSshPort } from './arguments.js';
 import { BACKGROUND_CHILD_ENV, goToBackground, reportToForeground } from './background.js';
+import { runCheck } from './check.js';
 import { buildProgram, type CliOptions } from './program.js';
 import { ReadinessFiles } from './readiness.js';
 import { runCommand, type RunningCommand } from './runCommand.js';
@@ -23,7 +24,8 @@ function logLevel(options: CliOptions): LevelWithSilent {
   if (options.quiet) return 'error';
   if (options.verbose >= 2) return 'trace';
   if (options.verbose === 1) return 'debug';
-  return 'info';
+  // A check's own lines say what happened; the log adds only what goes wrong.
+  return options.check ? 'warn' : 'info';
 }
 
 function wholeNumber(text: string | undefined, what: string): number | undefined {
@@ -181,10 +183,16 @@ export async function run(argv: string[]): Promise<number> {
   } catch (error) {
     return failed(error);
   }
+  const environment: Environment = { localUser: userInfo().username, homeDir: homedir(), env: process.env, commandEnv: commandEnvironment(process.env, options) };
+  if (options.check) {
+    try {
+      return await runCheck(await toForwarderOptions(destination, options, logger, environment, settings), process.stdout);
+    } catch (error) {
+      return failed(error, logger);
+    }
+  }
   if (inBackground) options.background = false;
   else if (options.background) return goToBackground(argv);
-
-  const environment: Environment = { localUser: userInfo().username, homeDir: homedir(), env: process.env, commandEnv: commandEnvironment(process.env, options) };
   const readiness = new ReadinessFiles(options.readyFile, options.pidFile);
 
   let forwarder: Forwarder;

@@ -31,6 +31,7 @@ export interface CliOptions {
   quiet?: boolean;
   logFormat?: LogFormat;
   logFile?: string;
+  check?: boolean;
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -52,6 +53,7 @@ Exit codes:
   7  SSH authentication failed
   8  the SSH server refused a forward
   9  a local listener could not be opened
+  10 --check: the FTP server did not answer as FTP (no greeting, an unusable passive reply)
   With -- command: the command's own exit code (128+N if killed by signal N).
 
 Examples:
@@ -65,7 +67,10 @@ Examples:
   ftpfwd -f --pid-file /run/ftpfwd.pid -L 2121:ftp.internal:21 bastion
 
   # through a jump host, FTP server on the bastion itself
-  ftpfwd -J jump.example.com -L 2121:localhost:21 deploy@bastion`;
+  ftpfwd -J jump.example.com -L 2121:localhost:21 deploy@bastion
+
+  # is the setup right? the same options, plus --check
+  ftpfwd --check -L 2121:ftp.internal:21 deploy@bastion`;
 
 export function buildProgram(): Command {
   return new Command()
@@ -101,6 +106,7 @@ export function buildProgram(): Command {
     .option('-q, --quiet', 'log only errors')
     .addOption(new Option('--log-format <format>', 'log format (default: pretty on a terminal, json otherwise)').choices(['pretty', 'json']))
     .option('--log-file <path>', 'append logs to this file instead of stderr')
+    .option('--check', 'check the setup and exit: SSH login, then per -L the control channel, the FTP greeting, a passive data channel, and the active-mode remote forward; one line per step on stdout, with a hint for what fails; no listener, no command, never in the background')
     .version(packageVersion(), '-V, --version')
     .addHelpText('after', EXIT_CODE_HELP)
     .exitOverride()
