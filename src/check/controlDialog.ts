@@ -1,4 +1,4 @@
-import type { ClientChannel } from 'ssh2';
+import type { Duplex } from 'node:stream';
 import { LineBuffer } from '../ftp/lineFramer.js';
 import { ReplyTracker } from '../ftp/replies.js';
 
@@ -35,7 +35,8 @@ export class ControlDialog {
   private wake: (() => void) | null = null;
 
   constructor(
-    private readonly channel: ClientChannel,
+    /** An SSH channel (ssh2's ClientChannel is a Duplex). */
+    private readonly channel: Duplex,
     private readonly maxLineLength: number,
   ) {
     this.buffer = new LineBuffer(maxLineLength);
