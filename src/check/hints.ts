@@ -32,6 +32,7 @@ export function sshFailureHint(error: FtpfwdError, auth: AuthContext): string | 
     case 'ERR_FTPFWD_RESOLVE':
       return 'the name does not resolve on this machine: check the spelling, and HostName for it in ssh_config';
     case 'ERR_FTPFWD_CONNECT':
+      if (error.details['viaJumpHost'] === true) return jumpHint(error.details['channelOpenFailure']);
       return 'check the host and port (-p, Port in ssh_config), that sshd runs there, and that no firewall refuses the connection';
     case 'ERR_FTPFWD_TIMEOUT':
       return 'nothing answered in time: a wrong address, or a firewall that drops packets; -o ConnectTimeout=N waits longer';
@@ -40,6 +41,13 @@ export function sshFailureHint(error: FtpfwdError, auth: AuthContext): string | 
     default:
       return undefined;
   }
+}
+
+function jumpHint(failure: string | number | boolean | undefined): string {
+  if (failure === 'administratively prohibited') {
+    return 'the jump host forbids forwarding to the next hop: its sshd_config needs AllowTcpForwarding yes or local, and PermitOpen (when set) must name the next hop';
+  }
+  return 'the jump host cannot connect to the next hop: check that hop\'s HostName and Port as the jump host sees them';
 }
 
 function authHint(auth: AuthContext): string {

@@ -106,7 +106,7 @@ export function buildProgram(): Command {
     .option('-q, --quiet', 'log only errors')
     .addOption(new Option('--log-format <format>', 'log format (default: pretty on a terminal, json otherwise)').choices(['pretty', 'json']))
     .option('--log-file <path>', 'append logs to this file instead of stderr')
-    .option('--check', 'check the setup and exit: SSH login, then per -L the control channel, the FTP greeting, a passive data channel, and the active-mode remote forward; one line per step on stdout, with a hint for what fails; no listener, no command, never in the background')
+    .option('--check', 'check the setup step by step and exit: SSH, then per -L the control channel, FTP greeting and a passive data channel, then the active-mode remote forward; opens no listener')
     .version(packageVersion(), '-V, --version')
     .addHelpText('after', EXIT_CODE_HELP)
     .exitOverride()

@@ -65,6 +65,8 @@ describe('ftpfwd --check against a real sshd and vsftpd', { skip: isRoot() ? fal
   let passiveOpen: ScriptedFtpServerInstance;
   /** Refuses PASV (502), answers EPSV. */
   let epsvOnly: ScriptedFtpServerInstance;
+  /** On IPv6 loopback, where PASV cannot work (425) and EPSV must come first. */
+  let ipv6: ScriptedFtpServerInstance;
   /** Its 227 names a port where nothing listens. */
   let deadDataPort: ScriptedFtpServerInstance;
   /** Accepts connections and never says a word. */
@@ -91,6 +93,7 @@ describe('ftpfwd --check against a real sshd and vsftpd', { skip: isRoot() ? fal
       startScriptedFtpServer({ root: join(dir, name), variant: { ...variant, passiveBeforeLogin: true } });
     passiveOpen = await scripted(SCRIPTED_VARIANTS.standard, 'open');
     epsvOnly = await scripted({ ...SCRIPTED_VARIANTS.standard, pasv: '502 PASV not implemented; use EPSV.' }, 'epsv');
+    ipv6 = await startScriptedFtpServer({ root: join(dir, 'ipv6'), listenAddress: '::1', variant: { ...SCRIPTED_VARIANTS.standard, passiveBeforeLogin: true } });
     const closedPort = await freePort();
     deadDataPort = await scripted({ ...SCRIPTED_VARIANTS.standard, pasv: `227 Entering Passive Mode (127,0,0,1,${closedPort >> 8},${closedPort & 255})` }, 'dead');
     silent = createServer((socket) => {
@@ -108,7 +111,7 @@ describe('ftpfwd --check against a real sshd and vsftpd', { skip: isRoot() ? fal
   after(async () => {
     for (const socket of silentSockets) socket.destroy();
     if (silent) await new Promise<void>((resolve) => silent.close(() => resolve()));
-    for (const server of [passiveOpen, epsvOnly, deadDataPort, vsftpd, sshd, noForwarding, permitOpen]) await server?.stop();
+    for (const server of [passiveOpen, epsvOnly, ipv6, deadDataPort, vsftpd, sshd, noForwarding, permitOpen]) await server?.stop();
     if (dir) await removeDir(dir);
   });
 
@@ -145,16 +148,48 @@ describe('ftpfwd --check against a real sshd and vsftpd', { skip: isRoot() ? fal
     }
   });
 
-  it('opens and closes a passive data channel when the server answers PASV before a login, and falls back to EPSV', async () => {
-    const result = await check(['-L', `0:127.0.0.1:${passiveOpen.port}`, '-L', `0:127.0.0.1:${epsvOnly.port}`, '--active-mode', 'convert']);
+  it('opens and closes a passive data channel when the server answers PASV before a login, falls back to EPSV, and asks EPSV first over IPv6', async () => {
+    const result = await check(['-L', `0:127.0.0.1:${passiveOpen.port}`, '-L', `0:127.0.0.1:${epsvOnly.port}`, '-L', `0:[::1]:${ipv6.port}`, '--active-mode', 'convert']);
     assertExit(result, 0);
     const steps = stepLines(result);
+    assert.match(step(steps, new RegExp(`passive data channel for \\[::1\\]:${ipv6.port}`)).detail, /^EPSV: 229, channel to \[::1\]:\d+ opened and closed$/);
+    assert.doesNotMatch(ipv6.log(), /C: PASV/);
     assert.match(step(steps, new RegExp(`passive data channel for 127\\.0\\.0\\.1:${passiveOpen.port}`)).detail, /^PASV: 227, channel to 127\.0\.0\.1:\d+ opened and closed$/);
     assert.match(step(steps, new RegExp(`passive data channel for 127\\.0\\.0\\.1:${epsvOnly.port}`)).detail, /^EPSV: 229, channel to 127\.0\.0\.1:\d+ opened and closed$/);
     assert.match(epsvOnly.log(), /C: PASV\nS: 502 PASV not implemented; use EPSV\.\nC: EPSV\n/);
     assert.deepEqual(step(steps, /active mode/), { title: 'active mode (PORT/EPRT)', status: 'skipped', detail: 'converted to passive upstream, so no remote forward is needed', hint: undefined });
     // A polite end: QUIT, as a client would.
     assert.match(passiveOpen.log(), /C: QUIT\nS: 221 /);
+  });
+
+  it('connects through a jump host as a normal run does (ProxyJump from ssh_config)', async () => {
+    const config = join(dir, 'ssh_config');
+    const hostBlock = (name: string, server: SshdInstance, extra: string[] = []): string[] => [
+      `Host ${name}`,
+      '    HostName 127.0.0.1',
+      `    Port ${server.port}`,
+      `    User ${server.user}`,
+      `    IdentityFile ${server.identityFile}`,
+      `    UserKnownHostsFile ${server.knownHostsFile}`,
+      ...extra,
+    ];
+    await writeFile(
+      config,
+      [...hostBlock('via-good', sshd, ['    ProxyJump good-jump']), ...hostBlock('good-jump', sshd), ...hostBlock('via-closed', sshd, ['    ProxyJump closed-jump']), ...hostBlock('closed-jump', noForwarding), ''].join('\n'),
+    );
+    const run = (target: string): Promise<RunResult> =>
+      runCli(['--check', '-L', `0:127.0.0.1:${vsftpd.port}`, '--active-mode', 'convert', '-F', config, target], { env, cwd: ROOT, timeoutMs: RUN_TIMEOUT_MS });
+    const good = await run('via-good');
+    assertExit(good, 0);
+    const [ssh] = stepLines(good);
+    assert.deepEqual([ssh!.title, ssh!.status], [`SSH connection to ${sshd.user}@127.0.0.1:${sshd.port} via ${sshd.user}@127.0.0.1:${sshd.port}`, 'ok']);
+    // A jump host that may not forward: the target is never reached.
+    const closed = await run('via-closed');
+    assertExit(closed, 5);
+    const [failed, ...others] = stepLines(closed);
+    assert.equal(others.length, 0);
+    assert.match(failed!.detail, new RegExp(`^jump host could not reach 127\\.0\\.0\\.1:${sshd.port}: .*administratively prohibited`));
+    assert.match(failed!.hint ?? '', /the jump host forbids forwarding to the next hop: its sshd_config needs AllowTcpForwarding/);
   });
 
   it('an unknown host key: exit 6, with how to check and record it', async () => {

@@ -62,7 +62,7 @@ describe('formatCheckSummary and checkExitCode', () => {
 
 describe('hints for the usual failures', () => {
   const noAgent: AuthContext = { agent: false, canPrompt: true };
-  const sshCases: Array<{ code: FtpfwdErrorCode; details?: Record<string, string>; auth?: AuthContext; has: RegExp[]; hasNot?: RegExp[] }> = [
+  const sshCases: Array<{ code: FtpfwdErrorCode; details?: Record<string, string | boolean>; auth?: AuthContext; has: RegExp[]; hasNot?: RegExp[] }> = [
     { code: 'ERR_FTPFWD_HOST_KEY_UNKNOWN', details: { keyType: 'ssh-ed25519' }, has: [/ssh_host_ed25519_key\.pub/, /StrictHostKeyChecking=accept-new/] },
     { code: 'ERR_FTPFWD_HOST_KEY_UNKNOWN', details: { keyType: 'ecdsa-sha2-nistp256' }, has: [/ssh_host_ecdsa_key\.pub/] },
     { code: 'ERR_FTPFWD_HOST_KEY_UNKNOWN', details: { keyType: 'rsa-sha2-512' }, has: [/ssh_host_rsa_key\.pub/] },
@@ -71,11 +71,13 @@ describe('hints for the usual failures', () => {
     { code: 'ERR_FTPFWD_AUTH', auth: noAgent, has: [/authorized_keys/, /SSH_AUTH_SOCK is not set/], hasNot: [/BatchMode/] },
     { code: 'ERR_FTPFWD_AUTH', auth: { agent: true, canPrompt: false }, has: [/ssh-add -l/, /BatchMode=yes/, /--passphrase-file/], hasNot: [/SSH_AUTH_SOCK/] },
     { code: 'ERR_FTPFWD_CONNECT', has: [/sshd runs there/] },
+    { code: 'ERR_FTPFWD_CONNECT', details: { viaJumpHost: true, channelOpenFailure: 'administratively prohibited' }, has: [/jump host forbids forwarding/, /AllowTcpForwarding/] },
+    { code: 'ERR_FTPFWD_CONNECT', details: { viaJumpHost: true, channelOpenFailure: 'connect failed' }, has: [/jump host cannot connect to the next hop/] },
     { code: 'ERR_FTPFWD_TIMEOUT', has: [/ConnectTimeout/] },
     { code: 'ERR_FTPFWD_RESOLVE', has: [/HostName/] },
   ];
   for (const { code, details, auth, has, hasNot } of sshCases) {
-    it(`SSH: ${code}${details?.['keyType'] === undefined ? '' : ` (${details['keyType']})`}${auth === undefined ? '' : ` ${JSON.stringify(auth)}`}`, () => {
+    it(`SSH: ${code}${details === undefined ? '' : ` ${JSON.stringify(details)}`}${auth === undefined ? '' : ` ${JSON.stringify(auth)}`}`, () => {
       const hint = sshFailureHint(new FtpfwdError(code, 'x', details === undefined ? {} : { details }), auth ?? noAgent) ?? '';
       for (const pattern of has) assert.match(hint, pattern);
       for (const pattern of hasNot ?? []) assert.doesNotMatch(hint, pattern);
