@@ -14,7 +14,9 @@ export type FtpfwdErrorCode =
   | 'ERR_FTPFWD_AUTH'
   | 'ERR_FTPFWD_SSH'
   | 'ERR_FTPFWD_FORWARD_REFUSED'
-  | 'ERR_FTPFWD_LISTEN';
+  | 'ERR_FTPFWD_LISTEN'
+  /** The FTP server did not answer as FTP (a missing or refusing greeting, an unusable passive reply): found by --check. */
+  | 'ERR_FTPFWD_FTP';
 
 export interface FtpfwdErrorOptions {
   cause?: unknown;
@@ -50,6 +52,7 @@ export const EXIT_CODES = {
   auth: 7,
   forwardRefused: 8,
   listen: 9,
+  ftp: 10,
 } as const;
 
 export function exitCodeFor(error: unknown): number {
@@ -75,6 +78,8 @@ export function exitCodeFor(error: unknown): number {
       return EXIT_CODES.forwardRefused;
     case 'ERR_FTPFWD_LISTEN':
       return EXIT_CODES.listen;
+    case 'ERR_FTPFWD_FTP':
+      return EXIT_CODES.ftp;
   }
 }
 

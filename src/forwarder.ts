@@ -108,15 +108,10 @@ const EXTRA_WINDOW_BYTES = 60 * 1024 * 1024;
  * until close() or until the SSH connection ends.
  */
 export async function startForwarder(options: ForwarderOptions): Promise<Forwarder> {
-  if (options.forwards.length === 0) throw new FtpfwdError('ERR_FTPFWD_USAGE', 'no forward given (use -L [bind_address:]port:ftp_host:ftp_port)');
-  if (options.activeAddress !== undefined && isIP(options.activeAddress) === 0) {
-    throw new FtpfwdError('ERR_FTPFWD_USAGE', `--active-address must be an IP address, not ${options.activeAddress}`);
-  }
+  validateForwarderOptions(options);
   const timeouts = sessionTimeouts(options.timeouts);
   const log = options.logger ?? silentLogger();
-  const context = { homeDir: options.homeDir ?? homedir(), prompt: options.prompt, log };
-  const hops: Array<Awaited<ReturnType<typeof prepareHop>>> = [];
-  for (const hop of [...(options.ssh.jumpHosts ?? []), options.ssh]) hops.push(await prepareHop(hop, context));
+  const hops = await prepareSshHops(options, log);
   let runtime: ForwarderRuntime | null = null;
   const link = new SshLink(
     () => connectThroughHops(hops, log),
@@ -134,6 +129,22 @@ export async function startForwarder(options: ForwarderOptions): Promise<Forward
     throw error;
   }
   return runtime;
+}
+
+/** What startForwarder and checkSetup refuse before connecting anywhere. */
+export function validateForwarderOptions(options: ForwarderOptions): void {
+  if (options.forwards.length === 0) throw new FtpfwdError('ERR_FTPFWD_USAGE', 'no forward given (use -L [bind_address:]port:ftp_host:ftp_port)');
+  if (options.activeAddress !== undefined && isIP(options.activeAddress) === 0) {
+    throw new FtpfwdError('ERR_FTPFWD_USAGE', `--active-address must be an IP address, not ${options.activeAddress}`);
+  }
+}
+
+/** Every hop to the SSH server, jump hosts first, each prepared once (keys read, passphrases asked). */
+export async function prepareSshHops(options: ForwarderOptions, log: Logger): Promise<Array<Awaited<ReturnType<typeof prepareHop>>>> {
+  const context = { homeDir: options.homeDir ?? homedir(), prompt: options.prompt, log };
+  const hops: Array<Awaited<ReturnType<typeof prepareHop>>> = [];
+  for (const hop of [...(options.ssh.jumpHosts ?? []), options.ssh]) hops.push(await prepareHop(hop, context));
+  return hops;
 }
 
 class ForwarderRuntime implements Forwarder {
@@ -373,7 +384,8 @@ async function lookupWithin(host: string, timeoutMs: number): Promise<string[]> 
   }
 }
 
-function chooseActiveStrategy(options: ForwarderOptions, forward: ForwardSpec): ActiveStrategy {
+/** How active mode is carried for one forward, before the remote-forward probe has had its say. */
+export function chooseActiveStrategy(options: ForwarderOptions, forward: ForwardSpec): ActiveStrategy {
   const mode = options.activeMode ?? 'auto';
   if (mode !== 'auto') return mode;
   if (options.activeAddress !== undefined) return 'forward';

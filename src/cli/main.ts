@@ -10,6 +10,7 @@ import { startTunnel, type Tunnel, type TunnelOptions } from '../tunnel.js';
 import { parseDestination, parseListenerSpec, parseSshPort } from './arguments.js';
 import { BACKGROUND_CHILD_ENV, goToBackground, reportToForeground } from './background.js';
 import { toBridgeSettings } from './bridgeOptions.js';
+import { runCheck } from './check.js';
 import { buildProgram, type CliOptions } from './program.js';
 import { ReadinessFiles } from './readiness.js';
 import { runCommand, type RunningCommand } from './runCommand.js';
@@ -24,7 +25,8 @@ function logLevel(options: CliOptions): LevelWithSilent {
   if (options.quiet) return 'error';
   if (options.verbose >= 2) return 'trace';
   if (options.verbose === 1) return 'debug';
-  return 'info';
+  // A check's own lines say what happened; the log adds only what goes wrong.
+  return options.check ? 'warn' : 'info';
 }
 
 function wholeNumber(text: string | undefined, what: string): number | undefined {
@@ -182,10 +184,19 @@ export async function run(argv: string[]): Promise<number> {
   } catch (error) {
     return failed(error);
   }
+  const environment: Environment = { localUser: userInfo().username, homeDir: homedir(), env: process.env, commandEnv: commandEnvironment(process.env, options) };
+  if (options.check) {
+    try {
+      // The SSH side and every FTP forward are checked; a bridge listener needs only the SSH connection.
+      const { listeners, bridge: _bridge, ...shared } = await toForwarderOptions(destination, options, logger, environment, settings);
+      const forwards = listeners.flatMap((spec) => (spec.kind === 'ftp' ? [spec.forward] : []));
+      return await runCheck({ ...shared, forwards }, process.stdout);
+    } catch (error) {
+      return failed(error, logger);
+    }
+  }
   if (inBackground) options.background = false;
   else if (options.background) return goToBackground(argv);
-
-  const environment: Environment = { localUser: userInfo().username, homeDir: homedir(), env: process.env, commandEnv: commandEnvironment(process.env, options) };
   const readiness = new ReadinessFiles(options.readyFile, options.pidFile);
 
   let forwarder: Tunnel;

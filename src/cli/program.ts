@@ -32,6 +32,7 @@ export interface CliOptions extends BridgeCliOptions {
   quiet?: boolean;
   logFormat?: LogFormat;
   logFile?: string;
+  check?: boolean;
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -53,6 +54,7 @@ Exit codes:
   7  SSH authentication failed
   8  the SSH server refused a forward or the SFTP subsystem
   9  a local listener could not be opened
+  10 --check: the FTP server did not answer as FTP (no greeting, an unusable passive reply)
   With -- command: the command's own exit code (128+N if killed by signal N).
 
 Examples:
@@ -69,7 +71,10 @@ Examples:
   ftpfwd -J jump.example.com -L 2121:localhost:21 deploy@bastion
 
   # FTP served from the SSH server's SFTP subsystem (no FTP server needed)
-  ftpfwd -L 2121:sftp: --ftp-password-file /etc/ftpfwd/ftp-password --sftp-root /srv/exports deploy@sftp.example.com`;
+  ftpfwd -L 2121:sftp: --ftp-password-file /etc/ftpfwd/ftp-password --sftp-root /srv/exports deploy@sftp.example.com
+
+  # is the setup right? the same options, plus --check
+  ftpfwd --check -L 2121:ftp.internal:21 deploy@bastion`;
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -105,6 +110,7 @@ export function buildProgram(): Command {
     .option('-q, --quiet', 'log only errors')
     .addOption(new Option('--log-format <format>', 'log format (default: pretty on a terminal, json otherwise)').choices(['pretty', 'json']))
     .option('--log-file <path>', 'append logs to this file instead of stderr')
+    .option('--check', 'check the setup step by step and exit: SSH, then per -L the control channel, FTP greeting and a passive data channel, then the active-mode remote forward; opens no listener')
     .version(packageVersion(), '-V, --version')
     .addHelpText('after', EXIT_CODE_HELP)
     .exitOverride()

@@ -42,3 +42,15 @@ export function isSpecialPurposeAddress(address: string): boolean {
   if (isIP(normal) !== 6) return true;
   return normal === '::' || /^[0:]+$/.test(normal) || normal === '::1' || /^fe[89ab]/.test(normal) || normal.startsWith('ff');
 }
+
+/**
+ * Where the SSH server connects for a passive data connection: the FTP
+ * host of the control connection, or, when the reply's address is to be
+ * honoured, that address, unless it names something that cannot be the
+ * FTP server (`replyAddressRefused`).
+ */
+export function passiveDataHost(ftpHost: string, replyHost: string | null, honourReplyAddress: boolean): { host: string; replyAddressRefused: boolean } {
+  if (!honourReplyAddress || replyHost === null) return { host: ftpHost, replyAddressRefused: false };
+  if (isSpecialPurposeAddress(replyHost)) return { host: ftpHost, replyAddressRefused: true };
+  return { host: replyHost, replyAddressRefused: false };
+}

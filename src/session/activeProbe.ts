@@ -1,6 +1,14 @@
 import type { SshConnection } from '../ssh/sshConnection.js';
 
-export type ProbeResult = { ok: true } | { ok: false; reason: string };
+/**
+ * Why a remote forward on the address cannot carry active mode: the SSH
+ * server refused the forward, accepted it but nothing listens on that
+ * address (OpenSSH's GatewayPorts no binds loopback only), or a connection
+ * to it did not come back through the forward.
+ */
+export type ProbeFailure = 'refused' | 'not-listening' | 'not-returned';
+
+export type ProbeResult = { ok: true } | { ok: false; failure: ProbeFailure; reason: string };
 
 /** The bytes sent through the probe, to be sure what arrives is ours. */
 const PROBE_TOKEN = Buffer.from('ftpfwd-active-probe\n');
@@ -39,7 +47,8 @@ export async function probeRemoteForward(ssh: SshConnection, address: string, ti
       timeoutMs,
     );
   } catch (error) {
-    return { ok: false, reason: `the SSH server refused a remote forward on ${address}: ${error instanceof Error ? error.message : String(error)}` };
+    // The error already says what was refused, and where.
+    return { ok: false, failure: 'refused', reason: error instanceof Error ? error.message : String(error) };
   }
   const timer = setTimeout(() => arrived(false), timeoutMs);
   timer.unref();
@@ -48,10 +57,11 @@ export async function probeRemoteForward(ssh: SshConnection, address: string, ti
     outbound.on('error', () => arrived(false));
     outbound.end(PROBE_TOKEN);
     if (await came) return { ok: true };
-    return { ok: false, reason: `a connection to ${address}:${forward.port} did not come back through the forward` };
+    return { ok: false, failure: 'not-returned', reason: `a connection to ${address}:${forward.port} did not come back through the forward` };
   } catch {
     return {
       ok: false,
+      failure: 'not-listening',
       reason: `the SSH server accepted a remote forward on ${address} but nothing listens there (an OpenSSH server needs GatewayPorts clientspecified or yes)`,
     };
   } finally {

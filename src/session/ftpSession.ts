@@ -5,7 +5,7 @@ import { errorMessage } from '../errors.js';
 import { describeCommandForLog, isTransferCommand, parseCommandLine, stripTelnetInterrupt } from '../ftp/commands.js';
 import { ControlState, LOCAL_REPLIES, type Action, type ActiveStrategy, type Step } from '../ftp/controlState.js';
 import { withCrlf } from '../ftp/lineFramer.js';
-import { isLoopbackAddress, isSpecialPurposeAddress, normalizeAddress, sameAddress } from '../net/addresses.js';
+import { isLoopbackAddress, normalizeAddress, passiveDataHost, sameAddress } from '../net/addresses.js';
 import type { SshConnection } from '../ssh/sshConnection.js';
 import type { WindowBudget } from '../ssh/windowTuner.js';
 import { ControlFlow, type Side } from './controlFlow.js';
@@ -272,12 +272,9 @@ export class FtpSession {
    * unless that names something that cannot be the FTP server.
    */
   private passiveTarget(replyHost: string | null): string {
-    if (!this.options.honourPassiveAddress || replyHost === null) return this.options.ftpHost;
-    if (isSpecialPurposeAddress(replyHost)) {
-      this.log.warn({ replyHost, ftpHost: this.options.ftpHost }, 'the passive reply names a special-purpose address; connecting to the FTP host instead');
-      return this.options.ftpHost;
-    }
-    return replyHost;
+    const target = passiveDataHost(this.options.ftpHost, replyHost, this.options.honourPassiveAddress);
+    if (target.replyAddressRefused) this.log.warn({ replyHost, ftpHost: this.options.ftpHost }, 'the passive reply names a special-purpose address; connecting to the FTP host instead');
+    return target.host;
   }
 
   private async openPassive(verb: 'PASV' | 'EPSV', replyHost: string | null, serverPort: number): Promise<void> {

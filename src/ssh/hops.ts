@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { errorMessage, FtpfwdError } from '../errors.js';
+import { errorMessage, FtpfwdError, isFtpfwdError } from '../errors.js';
 import { formatHostPort } from '../net/addresses.js';
 import { clampTimerMs } from '../timers.js';
 import type { Prompter } from './authentication.js';
@@ -146,7 +146,10 @@ export async function connectThroughHops(hops: Array<Omit<SshConnectOptions, 'tr
       const previous = opened.at(-1);
       const transport = previous
         ? await previous.openDirectTcpip({ host: '127.0.0.1', port: 0 }, hop.host, hop.port, hop.connectTimeoutMs > 0 ? hop.connectTimeoutMs : DEFAULT_CONNECT_TIMEOUT_MS).catch((error: unknown) => {
-            throw new FtpfwdError('ERR_FTPFWD_CONNECT', `jump host could not reach ${formatHostPort(hop.host, hop.port)}: ${errorMessage(error)}`, { cause: error });
+            throw new FtpfwdError('ERR_FTPFWD_CONNECT', `jump host could not reach ${formatHostPort(hop.host, hop.port)}: ${errorMessage(error)}`, {
+              cause: error,
+              details: { ...(isFtpfwdError(error) ? error.details : {}), viaJumpHost: true },
+            });
           })
         : undefined;
       const connection = await SshConnection.connect({ ...hop, ...(transport ? { transport } : {}) }, log.child({ hop: index + 1 }));

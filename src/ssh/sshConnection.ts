@@ -122,7 +122,13 @@ export class SshConnection {
         this.client.forwardOut(origin.host, origin.port, host, port, (error, channel) => {
           this.shortestOpenMs = Math.min(this.shortestOpenMs, performance.now() - startedAt);
           if (error) {
-            reject(new FtpfwdError('ERR_FTPFWD_FORWARD_REFUSED', `SSH server refused to connect to ${formatHostPort(host, port)}: ${error.message}`, { cause: error }));
+            const failure = channelOpenFailure(error);
+            reject(
+              new FtpfwdError('ERR_FTPFWD_FORWARD_REFUSED', `SSH server refused to connect to ${formatHostPort(host, port)}: ${failure}: ${openFailureText(error)}`, {
+                cause: error,
+                details: { channelOpenFailure: failure },
+              }),
+            );
           } else {
             resolve(channel);
           }
@@ -444,6 +450,27 @@ function classifySocketError(error: NodeJS.ErrnoException, host: string, port: n
     default:
       return new FtpfwdError('ERR_FTPFWD_CONNECT', `cannot connect to ${where}: ${error.code ?? error.message}`, { cause: error });
   }
+}
+
+/** Why an SSH server refused a channel (RFC 4254 section 5.1), in the words OpenSSH's client prints. */
+export type ChannelOpenFailure = 'administratively prohibited' | 'connect failed' | 'unknown channel type' | 'resource shortage' | 'refused';
+
+const CHANNEL_OPEN_FAILURES: Record<number, ChannelOpenFailure> = {
+  1: 'administratively prohibited',
+  2: 'connect failed',
+  3: 'unknown channel type',
+  4: 'resource shortage',
+};
+
+/** ssh2 reports the reason code as `reason` on the error it passes to forwardOut's callback. */
+function channelOpenFailure(error: Error): ChannelOpenFailure {
+  const reason: unknown = (error as Error & { reason?: unknown }).reason;
+  return (typeof reason === 'number' ? CHANNEL_OPEN_FAILURES[reason] : undefined) ?? 'refused';
+}
+
+/** The server's own description (sshd: "open failed", or strerror of its connect), without ssh2's prefix. */
+function openFailureText(error: Error): string {
+  return error.message.replace(/^\(SSH\) Channel open failure: /, '') || 'no reason given';
 }
 
 function sshClosedError(): FtpfwdError {

@@ -42,6 +42,8 @@ export interface ScriptedVariant {
   pasvAddress?: string;
   /** LIST format; default unix (`ls -l`). */
   listStyle?: 'unix' | 'dos';
+  /** Answer PASV and EPSV before a login (default: 530, as for every command but the few a login needs). */
+  passiveBeforeLogin?: boolean;
 }
 
 const VSFTPD_LIKE: ScriptedVariant = {
@@ -290,7 +292,7 @@ class Session {
     const arg = space === -1 ? '' : line.slice(space + 1);
     this.trace(`C: ${verb === 'PASS' ? 'PASS ****' : line}`);
     const variant = this.config.variant;
-    const open = ['USER', 'PASS', 'QUIT', 'SYST', 'FEAT', 'NOOP', 'OPTS', 'AUTH', 'HELP'];
+    const open = ['USER', 'PASS', 'QUIT', 'SYST', 'FEAT', 'NOOP', 'OPTS', 'AUTH', 'HELP', ...(variant.passiveBeforeLogin === true ? ['PASV', 'EPSV'] : [])];
     if (!this.#loggedIn && !open.includes(verb)) {
       this.#send('530 Please login with USER and PASS.');
       return;
@@ -424,6 +426,12 @@ class Session {
 
   async #passive(kind: 'pasv' | 'epsv'): Promise<void> {
     this.#dropData();
+    const template = kind === 'pasv' ? this.config.variant.pasv : this.config.variant.epsv ?? '';
+    // A template that is not a 227/229 is a refusal, sent as it is.
+    if (!/^22[79]/.test(template)) {
+      this.#send(template);
+      return;
+    }
     const own = normalizeAddress(this.control.localAddress);
     if (kind === 'pasv' && !isIPv4(own)) {
       this.#send('425 PASV needs IPv4; use EPSV.');
