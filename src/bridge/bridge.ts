@@ -132,7 +132,8 @@ export async function startSftpBridge(options: SftpBridgeOptions): Promise<SftpB
     sshTarget = formatHostPort(options.ssh.host, options.ssh.port ?? 22);
     logins = new PerSessionLogins(hops, timeouts.connectMs, timeouts.requestMs, log);
   }
-  log.info({ ssh: sshTarget, login: options.login.kind === 'ssh' ? 'each FTP login is an SSH login' : 'ftpfwd\'s own SSH login', root: options.root ?? null }, 'SFTP bridge ready');
+  const cipher = link?.status().cipher ?? undefined;
+  log.info({ ssh: sshTarget, login: options.login.kind === 'ssh' ? 'each FTP login is an SSH login' : 'ftpfwd\'s own SSH login', root: options.root ?? null, cipher }, 'SFTP bridge ready');
   runtime = new BridgeRuntime(options, logins, link, sshTarget, timeouts, progressIntervalMs, log);
   try {
     await runtime.listen();

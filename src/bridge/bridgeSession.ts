@@ -85,6 +85,8 @@ export class BridgeSession {
   private loginDelay: NodeJS.Timeout | undefined;
   private onQuiet: (() => void) | null = null;
   private readonly startedAt = Date.now();
+  /** Kept from the start: a closed socket no longer knows its peer. */
+  private readonly clientName: string;
   private transfers = 0;
   private resolveClosed!: () => void;
   readonly closed = new Promise<void>((resolve) => {
@@ -93,6 +95,7 @@ export class BridgeSession {
 
   constructor(private readonly options: BridgeSessionOptions) {
     this.client = options.client;
+    this.clientName = `${this.client.remoteAddress}:${this.client.remotePort}`;
     this.log = options.log;
     this.clientAddress = normalizeAddress(this.client.remoteAddress ?? '');
     const local = normalizeAddress(this.client.localAddress ?? '127.0.0.1');
@@ -113,7 +116,7 @@ export class BridgeSession {
   status(): SessionStatus {
     return {
       id: this.options.id,
-      client: `${this.client.remoteAddress}:${this.client.remotePort}`,
+      client: this.clientName,
       startedAt: this.startedAt,
       transfers: this.transfer ? [this.transfer.watch.status()] : [],
     };
@@ -128,7 +131,7 @@ export class BridgeSession {
       this.closeIfDone();
     });
     client.on('data', (chunk: Buffer) => this.onData(chunk));
-    this.log.info({ client: `${client.remoteAddress}:${client.remotePort}` }, 'bridge session opened');
+    this.log.info({ client: this.clientName }, 'bridge session opened');
     this.send([this.protocol.greeting()]);
     this.touch();
     client.resume();

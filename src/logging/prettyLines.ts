@@ -104,7 +104,9 @@ function stopped(record: LogRecord): string {
 function linkStatus(record: LogRecord): string {
   const ssh = text(record, 'ssh');
   const reconnects = plural(count(record, 'reconnects'), 'reconnect');
-  if (text(record, 'state') !== 'up') return `status: SSH connection to ${ssh} is down, reconnecting (${reconnects} so far)`;
+  const state = text(record, 'state');
+  if (state === 'closed') return `status: SSH connection to ${ssh} closed (${reconnects} before)`;
+  if (state !== 'up') return `status: SSH connection to ${ssh} is down, reconnecting (${reconnects} so far)`;
   const upSince = count(record, 'upSince');
   const now = count(record, 'time') || Date.now();
   const roundTrip = record['keepaliveRoundTripMs'];
@@ -124,7 +126,12 @@ const DESCRIBE: Record<string, Describe> = {
   // Both are in the 'forwarder ready' line.
   'SSH connection established': () => null,
   listening: () => null,
-  'SFTP bridge ready': (record) => `SFTP bridge to ${text(record, 'ssh')} (${text(record, 'login')}${text(record, 'root') ? `, root ${text(record, 'root')}` : ''})`,
+  'SFTP bridge ready': (record) => {
+    const how = `${text(record, 'login')}${text(record, 'root') ? `, root ${text(record, 'root')}` : ''}`;
+    const cipher = text(record, 'cipher');
+    // With a connection of its own (account logins) the bridge has connected already; else each session connects.
+    return cipher ? `connected to ${text(record, 'ssh')} (${cipher}), SFTP bridge with ${how}` : `SFTP bridge to ${text(record, 'ssh')}: ${how}`;
+  },
   'listening (SFTP bridge)': (record) => `listening on ${text(record, 'listen')} → SFTP on ${text(record, 'sftp')}`,
   'session opened': (record) => `new session from ${text(record, 'client')}`,
   'bridge session opened': (record) => `new session from ${text(record, 'client')}`,

@@ -101,6 +101,8 @@ export class FtpSession {
   /** The client ended its side: the session closes once every reply it is owed has arrived. */
   private clientEnded = false;
   private readonly startedAt = Date.now();
+  /** Kept from the start: a closed socket no longer knows its peer. */
+  private readonly clientName: string;
   private readonly log: Logger;
   private dataCount = 0;
   /** The last RETR/STOR/LIST... seen, named in the transfer's log line. */
@@ -119,6 +121,7 @@ export class FtpSession {
 
   constructor(private readonly options: SessionOptions) {
     this.client = options.client;
+    this.clientName = `${this.client.remoteAddress}:${this.client.remotePort}`;
     this.log = options.log;
     this.state = new ControlState({
       clientAddress: normalizeAddress(this.client.remoteAddress ?? ''),
@@ -144,7 +147,7 @@ export class FtpSession {
   status(): SessionStatus {
     return {
       id: this.options.id,
-      client: `${this.client.remoteAddress}:${this.client.remotePort}`,
+      client: this.clientName,
       startedAt: this.startedAt,
       transfers: [...this.watches.values()].map((watch) => watch.status()),
     };
@@ -158,7 +161,7 @@ export class FtpSession {
     // is still reading ends by itself if the client is really gone.
     client.on('error', (error) => this.close(`client error: ${error.message}`));
     client.on('close', () => this.close('client closed the connection'));
-    this.log.info({ client: `${client.remoteAddress}:${client.remotePort}` }, 'session opened');
+    this.log.info({ client: this.clientName }, 'session opened');
     let channel: ClientChannel;
     try {
       channel = await options.ssh.openDirectTcpip(this.origin(), options.ftpHost, options.ftpPort, options.timeouts.controlConnectMs);

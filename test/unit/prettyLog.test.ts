@@ -164,6 +164,21 @@ describe('prettyLine: one line per record', () => {
       expected: '08:17:08 status: SSH connection to acc@host:22 is down, reconnecting (2 reconnects so far)',
     },
     {
+      title: 'the SSH link closed in a status report (during shutdown)',
+      record: { level: 30, time: AT, ssh: 'acc@host:22', state: 'closed', upSince: null, reconnects: 0, keepaliveRoundTripMs: null, cipher: null, msg: 'status: SSH' },
+      expected: '08:17:08 status: SSH connection to acc@host:22 closed (0 reconnects before)',
+    },
+    {
+      title: 'the SFTP bridge on a connection of its own',
+      record: { level: 30, time: AT, ssh: 'acc@host:22', login: "ftpfwd's own SSH login", root: '/srv', cipher: 'aes128-gcm@openssh.com', msg: 'SFTP bridge ready' },
+      expected: "08:17:08 connected to acc@host:22 (aes128-gcm@openssh.com), SFTP bridge with ftpfwd's own SSH login, root /srv",
+    },
+    {
+      title: 'the SFTP bridge where each FTP login is an SSH login',
+      record: { level: 30, time: AT, ssh: 'host:22', login: 'each FTP login is an SSH login', root: null, msg: 'SFTP bridge ready' },
+      expected: '08:17:08 SFTP bridge to host:22: each FTP login is an SSH login',
+    },
+    {
       title: 'a transfer in a status report',
       record: { level: 30, time: AT, session: 3, command: 'STOR up.bin', direction: 'upload', bytesToServer: 3 * 1024 * 1024, bytesToClient: 0, elapsedMs: 2_000, bytesPerSecond: 1_500_000, msg: 'status: transfer' },
       expected: '08:17:08 #3 status: STOR up.bin ↑ 3.0 MiB so far in 2.0 s (1.5 MB/s now)',
