@@ -7,6 +7,7 @@ import type { ActiveStrategy } from './ftp/controlState.js';
 import { silentLogger } from './log.js';
 import { isLoopbackAddress, isLoopbackHost, sameAddress } from './net/addresses.js';
 import { FtpSession, type RemoteForwardBudget, type SessionTimeouts } from './session/ftpSession.js';
+import { garbagePacer, type GarbagePacer } from './session/garbagePacer.js';
 import { probeRemoteForward } from './session/activeProbe.js';
 import { emptyStats, type ForwarderStats } from './session/stats.js';
 import type { Prompter } from './ssh/authentication.js';
@@ -58,6 +59,12 @@ export interface ForwarderOptions {
   reconnect?: Partial<ReconnectPolicy>;
   /** Sessions at once; more are answered 421 and closed (default 64). */
   maxSessions?: number;
+  /**
+   * A quick garbage collection, called every 2 MiB moved: with it, a
+   * transfer holds a few megabytes of dead buffers rather than tens. In a
+   * process started with --expose-gc: `() => gc({ type: 'minor' })`.
+   */
+  collectGarbage?: () => void;
 }
 
 export interface CloseOptions {
@@ -166,6 +173,7 @@ class ForwarderRuntime implements Forwarder {
    * peer sends within it.
    */
   private readonly windowBudget = windowBudget(EXTRA_WINDOW_BYTES);
+  private readonly pacer: GarbagePacer;
 
   constructor(
     private readonly options: ForwarderOptions,
@@ -175,6 +183,7 @@ class ForwarderRuntime implements Forwarder {
   ) {
     this.sshTarget = describeHop(options.ssh);
     this.remoteForwards = remoteForwardBudget(options.maxSessions ?? DEFAULT_MAX_SESSIONS);
+    this.pacer = garbagePacer(options.collectGarbage);
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
@@ -292,6 +301,7 @@ class ForwarderRuntime implements Forwarder {
         acceptActiveSource,
         remoteForwards: this.remoteForwards,
         windowBudget: this.windowBudget,
+        pacer: this.pacer,
         honourPassiveAddress: this.options.honourPassiveAddress ?? false,
         maxLineLength: this.options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH,
         timeouts: this.timeouts,

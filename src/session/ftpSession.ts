@@ -9,6 +9,7 @@ import { isLoopbackAddress, normalizeAddress, passiveDataHost, sameAddress } fro
 import type { SshConnection } from '../ssh/sshConnection.js';
 import type { WindowBudget } from '../ssh/windowTuner.js';
 import { ControlFlow, type Side } from './controlFlow.js';
+import type { GarbagePacer } from './garbagePacer.js';
 import {
   ActiveDataForward,
   ConvertedActiveConnection,
@@ -53,6 +54,7 @@ export interface SessionOptions {
   remoteForwards: RemoteForwardBudget;
   /** Shared by every data channel of the forwarder (see WindowTuner). */
   windowBudget: WindowBudget;
+  pacer: GarbagePacer;
   /** Use the address in a 227 reply instead of the control connection's host. */
   honourPassiveAddress: boolean;
   maxLineLength: number;
@@ -371,6 +373,7 @@ export class FtpSession {
       log,
       timeouts: this.options.timeouts,
       windowBudget: this.options.windowBudget,
+      pacer: this.options.pacer,
       setupEnded: (setup) => {
         if (this.pendingSetup === setup) this.pendingSetup = null;
       },
