@@ -13,6 +13,7 @@ import { emptyStats, type ForwarderStats } from './session/stats.js';
 import type { Prompter } from './ssh/authentication.js';
 import { connectThroughHops, describeHop, prepareHop, type SshHopOptions } from './ssh/hops.js';
 import { DEFAULT_RECONNECT, SshLink, type ReconnectPolicy } from './ssh/sshLink.js';
+import type { SshConnection } from './ssh/sshConnection.js';
 import { formatHostPort } from './net/addresses.js';
 import { windowBudget } from './ssh/windowTuner.js';
 import { clampTimerMs } from './timers.js';
@@ -65,6 +66,15 @@ export interface ForwarderOptions {
    * process started with --expose-gc: `() => gc({ type: 'minor' })`.
    */
   collectGarbage?: () => void;
+  /**
+   * Ask sshd to send small packets at once by starting its sftp subsystem
+   * once per connection (sshd turns Nagle off only for a session that runs
+   * something). Opt-in: under a forced command, that command runs instead.
+   * Without it, ftpfwd acknowledges sshd's packets at once, which saves most
+   * of the waiting on loopback and LANs but not a round trip per small
+   * packet on a long link.
+   */
+  sshdNoDelay?: boolean;
 }
 
 export interface CloseOptions {
@@ -121,7 +131,7 @@ export async function startForwarder(options: ForwarderOptions): Promise<Forward
   const hops = await prepareSshHops(options, log);
   let runtime: ForwarderRuntime | null = null;
   const link = new SshLink(
-    () => connectThroughHops(hops, log),
+    () => connectThroughHops(hops, log).then((connection) => smallPacketPath(connection, options.sshdNoDelay ?? false, timeouts.connectMs, log)),
     { ...DEFAULT_RECONNECT, ...options.reconnect },
     log,
     (error) => void runtime?.shutDown('SSH connection lost', error),
@@ -345,6 +355,18 @@ function refuse(socket: Socket, reply: string): void {
   socket.on('error', () => undefined);
   socket.end(`${reply}\r\n`);
   setTimeout(() => socket.destroy(), 1_000).unref();
+}
+
+/** How sshd's small packets reach us without waiting on Nagle's algorithm; the log says which way was taken. */
+async function smallPacketPath(connection: SshConnection, sshdNoDelay: boolean, timeoutMs: number, log: Logger): Promise<SshConnection> {
+  if (!sshdNoDelay) {
+    log.debug('small packets from sshd: acknowledged at once (SSH_MSG_IGNORE)');
+  } else if (await connection.requestServerNoDelay(timeoutMs)) {
+    log.info('small packets from sshd: sent at once (its sftp subsystem was started and closed to turn Nagle off)');
+  } else {
+    log.warn('small packets from sshd: the SSH server refused its sftp subsystem; acknowledging its packets at once instead');
+  }
+  return connection;
 }
 
 /** Library users' durations, with defaults filled in and each clamped to what a timer can hold. */

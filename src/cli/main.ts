@@ -127,6 +127,7 @@ export async function toForwarderOptions(destinationText: string, options: CliOp
     activeMode: options.activeMode,
     activeAddress: options.activeAddress,
     honourPassiveAddress: options.honourPassiveAddress ?? false,
+    sshdNoDelay: options.sshdNodelay ?? false,
     logger,
     homeDir,
     timeouts,
