@@ -67,20 +67,35 @@ function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
   return a.port === b.port && normalizeAddress(a.address) === b.address;
 }
 
+/** The owner UID on one line of the table if it lists that socket, else undefined. */
+function ownerOnLine(line: string, local: Endpoint, remote: Endpoint): number | null | undefined {
+  const fields = line.trim().split(/\s+/);
+  if (fields.length < 8 || !/^\d+:$/.test(fields[0]!)) return undefined;
+  const localEnd = decodeEndpoint(fields[1]!);
+  const remoteEnd = decodeEndpoint(fields[2]!);
+  if (!localEnd || !remoteEnd || !sameEndpoint(local, localEnd) || !sameEndpoint(remote, remoteEnd)) return undefined;
+  const uid = Number(fields[7]);
+  return Number.isInteger(uid) ? uid : null;
+}
+
 /**
  * The owner UID of the socket whose local end is `local` and whose peer is
  * `remote`, from the text of /proc/net/tcp or /proc/net/tcp6; null when no
  * such socket is listed.
+ *
+ * This runs for every data connection, and a busy forwarder's namespace
+ * lists thousands of sockets: decoding every line made each lookup cost
+ * milliseconds and a heap of garbage, so 500 sessions at once spent most of
+ * their time here. Only lines that name the port (`:PPPP `, as the kernel
+ * prints it) are decoded.
  */
 export function findSocketOwner(table: string, local: Endpoint, remote: Endpoint): number | null {
-  for (const line of table.split('\n')) {
-    const fields = line.trim().split(/\s+/);
-    if (fields.length < 8 || !/^\d+:$/.test(fields[0]!)) continue;
-    const localEnd = decodeEndpoint(fields[1]!);
-    const remoteEnd = decodeEndpoint(fields[2]!);
-    if (!localEnd || !remoteEnd || !sameEndpoint(local, localEnd) || !sameEndpoint(remote, remoteEnd)) continue;
-    const uid = Number(fields[7]);
-    return Number.isInteger(uid) ? uid : null;
+  const needle = `:${local.port.toString(16).toUpperCase().padStart(4, '0')} `;
+  for (let at = table.indexOf(needle); at !== -1; at = table.indexOf(needle, at + needle.length)) {
+    const lineEnd = table.indexOf('\n', at);
+    const line = table.slice(table.lastIndexOf('\n', at) + 1, lineEnd === -1 ? table.length : lineEnd);
+    const owner = ownerOnLine(line, local, remote);
+    if (owner !== undefined) return owner;
   }
   return null;
 }
