@@ -24,6 +24,13 @@ export interface VsftpdOptions {
   netns?: string;
   pasvMinPort?: number;
   pasvMaxPort?: number;
+  /**
+   * Sessions at once, in all and from one address (vsftpd's `max_clients`
+   * and `max_per_ip`; Debian's build answers the 51st session from one
+   * address with 421). Every session through SSH comes from the bastion.
+   */
+  maxClients?: number;
+  maxPerIp?: number;
 }
 
 export interface VsftpdInstance {
@@ -33,6 +40,8 @@ export interface VsftpdInstance {
   /** `<root>/incoming`, where anonymous uploads are allowed (FTP path `/incoming`). */
   uploadDir: string;
   netns: string | undefined;
+  /** The listening daemon's PID; it forks one child per session. */
+  pid: number;
   stop(): Promise<void>;
   /** Process output, then vsftpd's protocol log. */
   log(): string;
@@ -111,6 +120,8 @@ export async function startVsftpd(opts: VsftpdOptions): Promise<VsftpdInstance> 
         connect_from_port_20: false,
         ...(opts.pasvMinPort === undefined ? {} : { pasv_min_port: opts.pasvMinPort }),
         ...(opts.pasvMaxPort === undefined ? {} : { pasv_max_port: opts.pasvMaxPort }),
+        ...(opts.maxClients === undefined ? {} : { max_clients: opts.maxClients }),
+        ...(opts.maxPerIp === undefined ? {} : { max_per_ip: opts.maxPerIp }),
         seccomp_sandbox: false,
         hide_ids: true,
         secure_chroot_dir: SECURE_CHROOT_DIR,
@@ -144,6 +155,7 @@ export async function startVsftpd(opts: VsftpdOptions): Promise<VsftpdInstance> 
       root,
       uploadDir,
       netns: opts.netns,
+      pid: started.pid,
       log,
       stop: async () => {
         await started.stop();
