@@ -1,0 +1,25 @@
+import { it } from 'node:test';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startCli } from '../helpers/cli.js';
+import { writeRandomFile } from '../helpers/files.js';
+import { run } from '../helpers/processes.js';
+import { startSshd } from '../helpers/sshd.js';
+import { makeTempDir } from '../helpers/tmp.js';
+import { startVsftpd } from '../helpers/vsftpd.js';
+const rss = async (pid: number) => { const s = await readFile(`/proc/${pid}/status`, 'utf8'); return { rss: Number(/VmRSS:\s+(\d+)/.exec(s)![1]) / 1024, hwm: Number(/VmHWM:\s+(\d+)/.exec(s)![1]) / 1024 }; };
+it('rss', async (t) => {
+  const dir = await makeTempDir('scratch-');
+  await mkdir(join(dir, 'root'));
+  await writeRandomFile(join(dir, 'root', 'big.bin'), 1024 * 1024 * 1024);
+  const sshd = await startSshd();
+  const vsftpd = await startVsftpd({ root: join(dir, 'root') });
+  const extra = (process.env['NODEOPTS'] ?? '').split(' ').filter(Boolean);
+  const cli = await startCli(['-q', '-F', 'none', '-p', String(sshd.port), '-i', sshd.identityFile, '-o', `UserKnownHostsFile=${sshd.knownHostsFile}`, '-L', `127.0.0.1:0:127.0.0.1:${vsftpd.port}`, `${sshd.user}@127.0.0.1`], { env: { ...process.env, NODE_OPTIONS: extra.join(' '), ...(process.env['ARENA'] ? { MALLOC_ARENA_MAX: process.env['ARENA'] } : {}) } });
+  t.diagnostic(`idle ${JSON.stringify(await rss(cli.handle.pid))}`);
+  const t0 = Date.now();
+  const r = await run('curl', ['-sS', '-o', '/dev/null', `ftp://127.0.0.1:${cli.ports[0]}/big.bin`], { timeoutMs: 120000 });
+  t.diagnostic(`after 1 GiB ${JSON.stringify(await rss(cli.handle.pid))} in ${Date.now() - t0} ms ${r.stderr}`);
+  await cli.stop(); await vsftpd.stop(); await sshd.stop();
+  await run('rm', ['-rf', dir]);
+});
