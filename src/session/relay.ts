@@ -125,7 +125,10 @@ export function relay(local: Socket, channel: ClientChannel, lingerMs: number, s
   channel.once('close', () => {
     // The channel is gone: nothing more can be sent into it, and writes
     // would never call back. Let what it already delivered reach the local
-    // side, then close.
+    // side, then close. After finish() (which destroys the channel, so this
+    // fires then too) there is nothing left to wait for: a linger timer
+    // armed now would hold the whole session in memory for lingerMs.
+    if (finished) return;
     channelGone = true;
     local.unpipe(channel);
     local.pause();
