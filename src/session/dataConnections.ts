@@ -5,6 +5,7 @@ import { errorMessage } from '../errors.js';
 import type { ActiveTarget } from '../ftp/dataAddresses.js';
 import type { RemoteForward, SshConnection } from '../ssh/sshConnection.js';
 import { DEFAULT_WINDOW_TUNING, WindowTuner, type WindowBudget } from '../ssh/windowTuner.js';
+import type { GarbagePacer } from './garbagePacer.js';
 import { relay, type Relay, type RelayResult, type WindowSizing } from './relay.js';
 import type { TransferBytes } from './transferProgress.js';
 
@@ -47,6 +48,8 @@ export interface DataContext {
   timeouts: DataTimeouts;
   /** Where data channels' larger receive windows come from; all of them share it. */
   windowBudget: WindowBudget;
+  /** Told of every chunk moved, to keep dead buffers from piling up. */
+  pacer: GarbagePacer;
   /** A set-up is no longer pending: used, timed out or closed. */
   setupEnded(setup: DataSetup): void;
   /** A relay started carrying bytes; `done` is called once when it ends. */
@@ -60,7 +63,7 @@ function startRelay(context: DataContext, socket: Socket, channel: ClientChannel
     roundTripMs: () => context.ssh.roundTripMs,
     onChange: (windowBytes) => context.log.debug({ windowBytes, roundTripMs: Math.round(context.ssh.roundTripMs) }, 'data channel window raised'),
   };
-  superviseRelay(context, relay(socket, channel, context.timeouts.lingerMs, sizing));
+  superviseRelay(context, relay(socket, channel, context.timeouts.lingerMs, sizing, context.pacer));
 }
 
 /** Carries one relayed data connection and reports it to its session when it ends. */

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { ClientChannel } from 'ssh2';
 import type { WindowTuner } from '../ssh/windowTuner.js';
+import type { GarbagePacer } from './garbagePacer.js';
 
 export interface RelayResult {
   /** Bytes that went from the local socket into the SSH channel. */
@@ -51,7 +52,7 @@ export interface WindowSizing {
   onChange?(windowBytes: number): void;
 }
 
-export function relay(local: Socket, channel: ClientChannel, lingerMs: number, sizing?: WindowSizing): Relay {
+export function relay(local: Socket, channel: ClientChannel, lingerMs: number, sizing?: WindowSizing, pacer?: GarbagePacer): Relay {
   const startedAt = Date.now();
   let bytesToRemote = 0;
   let bytesToLocal = 0;
@@ -87,10 +88,12 @@ export function relay(local: Socket, channel: ClientChannel, lingerMs: number, s
   local.on('data', (chunk: Buffer) => {
     bytesToRemote += chunk.length;
     progressed();
+    pacer?.moved(chunk.length);
   });
   channel.on('data', (chunk: Buffer) => {
     bytesToLocal += chunk.length;
     progressed();
+    pacer?.moved(chunk.length);
     if (sizing) {
       const backlogBytes = local.writableLength + channel.readableLength;
       const window = sizing.tuner.onDelivered({ bytes: chunk.length, nowMs: performance.now(), backlogBytes, roundTripMs: sizing.roundTripMs() });
@@ -125,7 +128,10 @@ export function relay(local: Socket, channel: ClientChannel, lingerMs: number, s
   channel.once('close', () => {
     // The channel is gone: nothing more can be sent into it, and writes
     // would never call back. Let what it already delivered reach the local
-    // side, then close.
+    // side, then close. After finish() (which destroys the channel, so this
+    // fires then too) there is nothing left to wait for: a linger timer
+    // armed now would hold the whole session in memory for lingerMs.
+    if (finished) return;
     channelGone = true;
     local.unpipe(channel);
     local.pause();
