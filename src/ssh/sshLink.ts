@@ -61,10 +61,6 @@ export class SshLink {
     this.adopt(await this.connect());
   }
 
-  get isUp(): boolean {
-    return this.state === 'up';
-  }
-
   /** The live connection, waiting up to timeoutMs while reconnecting; null if none came. */
   acquire(timeoutMs: number): Promise<SshConnection | null> {
     if (this.state === 'up' && this.connection) return Promise.resolve(this.connection);
