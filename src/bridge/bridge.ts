@@ -1,7 +1,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { homedir } from 'node:os';
 import type { Logger } from 'pino';
-import { FtpfwdError, isFtpfwdError } from '../errors.js';
+import { errorMessage, FtpfwdError, isFtpfwdError } from '../errors.js';
 import type { CloseOptions, Forwarder, ForwarderStatus, SshOptions } from '../forwarder.js';
 import { silentLogger } from '../log.js';
 import { sameAddressPeer, type DataPeerCheck } from '../session/dataPeer.js';
@@ -156,7 +156,7 @@ async function checkSftp(link: SshLink, pool: ConstructorParameters<typeof SftpP
     try {
       mode = (await lease.fs.stat(await lease.fs.realpath(root))).mode;
     } catch (error) {
-      throw new FtpfwdError('ERR_FTPFWD_CONFIG', `--sftp-root ${root}: ${error instanceof Error ? error.message : String(error)} on the SSH server`, { cause: error });
+      throw new FtpfwdError('ERR_FTPFWD_CONFIG', `--sftp-root ${root}: ${errorMessage(error)} on the SSH server`, { cause: error });
     }
     if (fileKind(mode) !== 'dir') throw new FtpfwdError('ERR_FTPFWD_CONFIG', `--sftp-root ${root} is not a directory on the SSH server`);
   } finally {

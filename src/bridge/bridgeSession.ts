@@ -17,6 +17,7 @@ import type { PipelineTuning } from './pipeline.js';
 import { BridgeProtocol, type Effect, type PassiveVerb, type Step, type TransferOutcome, type TransferRequest } from './protocol.js';
 import type { SftpLease } from './sftpPool.js';
 import { runTransfer, type RunningTransfer, type TransferReport } from './transfer.js';
+import { errorMessage } from '../errors.js';
 
 export interface BridgeTimeouts {
   /** How long a passive listener waits for its data connection. */
@@ -288,7 +289,7 @@ export class BridgeSession {
         if (fileKind((await fs.stat(root)).mode) !== 'dir') throw new Error(`${root} is not a directory`);
       }
     } catch (error) {
-      this.log.error({ root: this.options.root, reason: error instanceof Error ? error.message : String(error) }, 'the SFTP root cannot be used for this login');
+      this.log.error({ root: this.options.root, reason: errorMessage(error) }, 'the SFTP root cannot be used for this login');
       await this.apply(this.protocol.loginFailed('unavailable'));
       return;
     }
@@ -326,7 +327,7 @@ export class BridgeSession {
       this.passive = listener;
       await this.apply(this.protocol.passiveReady(verb, host, listener.port));
     } catch (error) {
-      this.log.warn({ reason: error instanceof Error ? error.message : String(error) }, 'could not open a passive data listener');
+      this.log.warn({ reason: errorMessage(error) }, 'could not open a passive data listener');
       await this.apply(this.protocol.passiveFailed());
     }
   }
@@ -354,7 +355,7 @@ export class BridgeSession {
           // From the address the client's control connection reached, as a server would connect back.
           return await connectLocal(target, this.options.timeouts.connectMs, normalizeAddress(this.client.localAddress ?? ''));
         } catch (error) {
-          log.warn({ reason: error instanceof Error ? error.message : String(error), port: target.port }, 'could not connect to the client data port');
+          log.warn({ reason: errorMessage(error), port: target.port }, 'could not connect to the client data port');
           return null;
         }
       },

@@ -1,6 +1,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { DataPeerCheck } from '../session/dataPeer.js';
+import { errorMessage } from '../errors.js';
 
 /**
  * A one-shot passive data listener: it takes the first connection that
@@ -54,7 +55,7 @@ export class PassiveDataListener {
     try {
       allowed = await this.peerCheck(socket, this.control);
     } catch (error) {
-      this.log.warn({ reason: error instanceof Error ? error.message : String(error) }, 'the data connection peer check failed');
+      this.log.warn({ reason: errorMessage(error) }, 'the data connection peer check failed');
     }
     if (!allowed || this.accepted || this.closed) {
       this.log.warn({ from: socket.remoteAddress, allowed }, 'refused a data connection that is not the control connection client\'s');

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { isFtpfwdError } from '../errors.js';
+import { errorMessage, isFtpfwdError } from '../errors.js';
 import { connectThroughHops } from '../ssh/hops.js';
 import type { SshLink } from '../ssh/sshLink.js';
 import type { SshConnection, SshConnectOptions } from '../ssh/sshConnection.js';
@@ -21,10 +21,6 @@ export interface LoginProvider {
 }
 
 type Hop = Omit<SshConnectOptions, 'transport'>;
-
-function reasonOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /**
  * ftpfwd's own SSH login carries every session: the FTP login is checked
@@ -50,7 +46,7 @@ export class SharedConnectionLogins implements LoginProvider {
     try {
       return { ok: true, lease: await this.poolFor(connection).acquire(), sshUser: this.sshUser };
     } catch (error) {
-      return { ok: false, reason: 'unavailable', detail: `no SFTP channel: ${reasonOf(error)}` };
+      return { ok: false, reason: 'unavailable', detail: `no SFTP channel: ${errorMessage(error)}` };
     }
   }
 
@@ -113,7 +109,7 @@ export class PerSessionLogins implements LoginProvider {
       connection = await connectThroughHops([...this.hops.slice(0, -1), asUser], this.log);
     } catch (error) {
       const denied = isFtpfwdError(error) && error.code === 'ERR_FTPFWD_AUTH';
-      return { ok: false, reason: denied ? 'denied' : 'unavailable', detail: reasonOf(error) };
+      return { ok: false, reason: denied ? 'denied' : 'unavailable', detail: errorMessage(error) };
     }
     try {
       const fs = new SftpFs(await connection.openSftp(this.openTimeoutMs), this.requestTimeoutMs, (work) => connection.batchWrites(work));
@@ -131,7 +127,7 @@ export class PerSessionLogins implements LoginProvider {
       };
     } catch (error) {
       connection.close();
-      return { ok: false, reason: 'unavailable', detail: reasonOf(error) };
+      return { ok: false, reason: 'unavailable', detail: errorMessage(error) };
     }
   }
 

@@ -4,6 +4,9 @@
  * status codes in `error.code`; anything without one means the channel or
  * the connection is gone.
  */
+
+import { errorMessage } from '../errors.js';
+
 export type FsFailureKind =
   /** SSH_FX_NO_SUCH_FILE */
   | 'no-such-file'
@@ -47,7 +50,7 @@ const STATUS_KINDS: Record<number, FsFailureKind> = {
 export function toFsError(error: unknown): FsError {
   if (error instanceof FsError) return error;
   const code = (error as { code?: unknown } | null)?.code;
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   const kind = typeof code === 'number' ? (STATUS_KINDS[code] ?? 'failure') : 'connection-lost';
   return new FsError(kind, message, { cause: error });
 }

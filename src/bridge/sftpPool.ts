@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { SshConnection } from '../ssh/sshConnection.js';
 import { SftpFs } from './sftpFs.js';
+import { errorMessage } from '../errors.js';
 
 /** An SFTP channel lent to one FTP session. */
 export interface SftpLease {
@@ -56,7 +57,7 @@ export class SftpPool {
         const shared = this.leastUsed();
         if (!shared) throw error;
         this.limit = Math.max(1, this.channels.length);
-        this.log.warn({ channels: this.channels.length, reason: error instanceof Error ? error.message : String(error) }, 'the SSH server refused another SFTP channel; sessions now share the open ones');
+        this.log.warn({ channels: this.channels.length, reason: errorMessage(error) }, 'the SSH server refused another SFTP channel; sessions now share the open ones');
         return this.lend(shared);
       } finally {
         this.openings.delete(opening);

@@ -37,10 +37,6 @@ export class ReplyTracker {
     }
     return { kind: 'final', code, multiLine: false };
   }
-
-  get insideMultiLineReply(): boolean {
-    return this.openCode !== null;
-  }
 }
 
 export function isPreliminary(code: number): boolean {

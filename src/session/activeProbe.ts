@@ -1,4 +1,5 @@
 import type { SshConnection } from '../ssh/sshConnection.js';
+import { errorMessage } from '../errors.js';
 
 /**
  * Why a remote forward on the address cannot carry active mode: the SSH
@@ -48,7 +49,7 @@ export async function probeRemoteForward(ssh: SshConnection, address: string, ti
     );
   } catch (error) {
     // The error already says what was refused, and where.
-    return { ok: false, failure: 'refused', reason: error instanceof Error ? error.message : String(error) };
+    return { ok: false, failure: 'refused', reason: errorMessage(error) };
   }
   const timer = setTimeout(() => arrived(false), timeoutMs);
   timer.unref();

@@ -75,10 +75,6 @@ export class SshLink {
     this.adopt(await this.connect());
   }
 
-  get isUp(): boolean {
-    return this.state === 'up';
-  }
-
   status(): SshLinkStatus {
     const connection = this.state === 'up' ? this.connection : null;
     return {

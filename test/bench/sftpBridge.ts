@@ -17,19 +17,21 @@
  * or call runSftpBridgeBench() from another bench. `via` puts something
  * between the clients' SSH connections and sshd (a delay line): both the
  * bridge and sftp then connect to it instead of to sshd. `--rtt-ms` uses
- * the simple user-space delay line below (this kernel has no netem).
+ * the shared user-space delay line (test/helpers/delayLine.ts; this kernel
+ * has no netem).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { freemem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { startDelayLineProcess } from '../helpers/delayLine.js';
 import { sha256File, writeRandomFile } from '../helpers/files.js';
 import { run, startProcess, type ProcessHandle, type RunResult } from '../helpers/processes.js';
 import { knownHostsLine, startSshd, type SshdInstance } from '../helpers/sshd.js';
+import { errorText } from './measure.js';
 
 const MiB = 1024 * 1024;
 const CLI = fileURLToPath(new URL('../../bin/ftpfwd', import.meta.url));
@@ -274,73 +276,10 @@ async function negotiatedCipher(logFile: string): Promise<string> {
   return match?.[1] ?? 'unknown';
 }
 
-/**
- * A TCP relay in front of `target` that holds every chunk for half of
- * `rttMs` in each direction, in order, with no bandwidth limit of its own
- * (backpressure from the far side pauses the near side). For measuring
- * what latency does to both contenders alike.
- */
-export async function startDelayLine(target: { host: string; port: number }, rttMs: number): Promise<{ host: string; port: number; close(): Promise<void> }> {
-  const oneWay = rttMs / 2;
-  const sockets = new Set<Socket>();
-  const delayed = (from: Socket, to: Socket): void => {
-    const queue: Array<{ at: number; chunk: Buffer | null }> = [];
-    let timer: NodeJS.Timeout | null = null;
-    let held = false;
-    const schedule = (): void => {
-      if (timer === null && queue.length > 0) timer = setTimeout(flush, Math.max(0, queue[0]!.at - performance.now()));
-    };
-    const flush = (): void => {
-      timer = null;
-      const now = performance.now();
-      while (queue.length > 0 && queue[0]!.at <= now) {
-        const { chunk } = queue.shift()!;
-        if (chunk === null) to.end();
-        else if (!to.write(chunk) && !held) {
-          held = true;
-          from.pause();
-          to.once('drain', () => {
-            held = false;
-            from.resume();
-          });
-        }
-      }
-      schedule();
-    };
-    from.on('data', (chunk: Buffer) => {
-      queue.push({ at: performance.now() + oneWay, chunk });
-      schedule();
-    });
-    from.on('end', () => {
-      queue.push({ at: performance.now() + oneWay, chunk: null });
-      schedule();
-    });
-  };
-  const server = createServer({ allowHalfOpen: true }, (near) => {
-    const far = connect({ host: target.host, port: target.port, allowHalfOpen: true });
-    for (const socket of [near, far]) {
-      socket.setNoDelay(true);
-      sockets.add(socket);
-      socket.on('error', () => undefined);
-      socket.on('close', () => {
-        sockets.delete(socket);
-        near.destroy();
-        far.destroy();
-      });
-    }
-    delayed(near, far);
-    delayed(far, near);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    host: '127.0.0.1',
-    port,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+/** The shared delay line (a process of its own) in front of `target`, in the shape `via` takes. */
+export async function delayLineVia(target: { host: string; port: number }, rttMs: number): Promise<{ host: string; port: number; close(): Promise<void> }> {
+  const line = await startDelayLineProcess({ targetHost: target.host, targetPort: target.port, rttMs });
+  return { host: line.host, port: line.port, close: async () => void (await line.stop()) };
 }
 
 export function formatReport(result: SftpBridgeBenchResult): string {
@@ -377,7 +316,7 @@ async function main(argv: string[]): Promise<number> {
     rounds: number(values.rounds, DEFAULTS.rounds, 1),
     files: number(values.files, DEFAULTS.files, 1),
     ...(values['work-dir'] ? { workBase: values['work-dir'] } : {}),
-    ...(values['rtt-ms'] ? { rttMs: number(values['rtt-ms'], 0, 1), via: (sshd: { host: string; port: number }) => startDelayLine(sshd, number(values['rtt-ms'], 0, 1)) } : {}),
+    ...(values['rtt-ms'] ? { rttMs: number(values['rtt-ms'], 0, 1), via: (sshd: { host: string; port: number }) => delayLineVia(sshd, number(values['rtt-ms'], 0, 1)) } : {}),
   });
   process.stdout.write(`${formatReport(result)}\n`);
   if (values.json) await writeFile(values.json, `${JSON.stringify(result, null, 2)}\n`);
@@ -390,7 +329,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
       process.exitCode = code;
     },
     (error: unknown) => {
-      process.stderr.write(`sftpBridge bench: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.stderr.write(`sftpBridge bench: ${errorText(error)}\n`);
       process.exitCode = 1;
     },
   );

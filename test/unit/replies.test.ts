@@ -100,15 +100,6 @@ describe('ReplyTracker', () => {
       assert.deepEqual(classifyAll(input), expected);
     });
   }
-
-  it('insideMultiLineReply follows the reply', () => {
-    const tracker = new ReplyTracker();
-    const inside = ['220-a', '220 b', '211-c', '200 d', '211 e'].map((line) => {
-      tracker.classify(Buffer.from(line));
-      return tracker.insideMultiLineReply;
-    });
-    assert.deepEqual(inside, [true, false, true, true, false]);
-  });
 });
 
 describe('isPreliminary', () => {

@@ -11,6 +11,7 @@ import { lftpMirror } from './mirror.js';
 import { manySessions } from './manySessions.js';
 import { memory } from './memory.js';
 import { slowReader } from './slowReader.js';
+import { sftpBridge } from './sftpBridge.js';
 import { smallFiles } from './smallFiles.js';
 
-export const SECTIONS: readonly Section[] = [largeFile, smallFiles, concurrentSessions, manySessions, lftpMirror, delayLine, slowReader, memory];
+export const SECTIONS: readonly Section[] = [largeFile, smallFiles, concurrentSessions, manySessions, lftpMirror, delayLine, slowReader, memory, sftpBridge];
