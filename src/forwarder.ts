@@ -10,9 +10,10 @@ import { FtpSession, type RemoteForwardBudget, type SessionTimeouts } from './se
 import { garbagePacer, type GarbagePacer } from './session/garbagePacer.js';
 import { probeRemoteForward } from './session/activeProbe.js';
 import { emptyStats, type ForwarderStats } from './session/stats.js';
+import { progressInterval, type SessionStatus } from './session/transferProgress.js';
 import type { Prompter } from './ssh/authentication.js';
 import { connectThroughHops, describeHop, prepareHop, type SshHopOptions } from './ssh/hops.js';
-import { DEFAULT_RECONNECT, SshLink, type ReconnectPolicy } from './ssh/sshLink.js';
+import { DEFAULT_RECONNECT, SshLink, type ReconnectPolicy, type SshLinkStatus } from './ssh/sshLink.js';
 import type { SshConnection } from './ssh/sshConnection.js';
 import { formatHostPort } from './net/addresses.js';
 import { windowBudget } from './ssh/windowTuner.js';
@@ -60,6 +61,8 @@ export interface ForwarderOptions {
   reconnect?: Partial<ReconnectPolicy>;
   /** Sessions at once; more are answered 421 and closed (default 64). */
   maxSessions?: number;
+  /** A transfer still running after this long logs its progress, and again after each further interval (default 10 s; 0: never). */
+  progressIntervalMs?: number;
   /**
    * A quick garbage collection, called every 2 MiB moved: with it, a
    * transfer holds a few megabytes of dead buffers rather than tens. In a
@@ -91,6 +94,18 @@ export interface BoundListener {
   activeStrategy: ActiveStrategy;
 }
 
+/** What a forwarder (or SFTP bridge) is doing at one moment; formatting it is the caller's business. */
+export interface ForwarderStatus {
+  kind: 'forwarder' | 'sftp-bridge';
+  sshTarget: string;
+  /** The SSH connection the sessions share; null when each session logs in on its own (SFTP bridge with SSH logins). */
+  ssh: SshLinkStatus | null;
+  /** Open sessions, each with its transfers under way. */
+  sessions: SessionStatus[];
+  /** Totals since start. */
+  stats: ForwarderStats;
+}
+
 export interface Forwarder {
   readonly listeners: readonly BoundListener[];
   /** `user@host:port` of the SSH server. */
@@ -99,6 +114,8 @@ export interface Forwarder {
   readonly closed: Promise<{ reason: string; error: Error | null }>;
   /** Totals so far: sessions, transfers, bytes each way. */
   readonly stats: Readonly<ForwarderStats>;
+  /** A snapshot of the SSH link, the open sessions and their transfers; reads state only. */
+  status(): ForwarderStatus;
   /** Stops listening at once, then ends every session; idempotent. */
   close(options?: CloseOptions): Promise<void>;
 }
@@ -137,7 +154,8 @@ export async function startForwarder(options: ForwarderOptions): Promise<Forward
     (error) => void runtime?.shutDown('SSH connection lost', error),
   );
   await link.start();
-  log.info({ ssh: describeHop(options.ssh), jumpHosts: (options.ssh.jumpHosts ?? []).map(describeHop) }, 'SSH connection established');
+  const ssh = { ssh: describeHop(options.ssh), jumpHosts: (options.ssh.jumpHosts ?? []).map(describeHop), cipher: link.status().cipher };
+  log.info(ssh, 'SSH connection established');
   runtime = new ForwarderRuntime(options, timeouts, link, log);
   try {
     await runtime.listen();
@@ -145,6 +163,9 @@ export async function startForwarder(options: ForwarderOptions): Promise<Forward
     await runtime.close();
     throw error;
   }
+  // The start-up in one record: a person reads it as one line.
+  const listeners = runtime.listeners.map(({ host, port, forward, activeStrategy }) => ({ listen: formatHostPort(host, port), ftp: formatHostPort(forward.ftpHost, forward.ftpPort), activeStrategy }));
+  log.info({ ...ssh, listeners }, 'forwarder ready');
   return runtime;
 }
 
@@ -154,6 +175,7 @@ export function validateForwarderOptions(options: ForwarderOptions): void {
   if (options.activeAddress !== undefined && isIP(options.activeAddress) === 0) {
     throw new FtpfwdError('ERR_FTPFWD_USAGE', `--active-address must be an IP address, not ${options.activeAddress}`);
   }
+  progressInterval(options.progressIntervalMs);
 }
 
 /** Every hop to the SSH server, jump hosts first, each prepared once (keys read, passphrases asked). */
@@ -183,6 +205,7 @@ class ForwarderRuntime implements Forwarder {
    * peer sends within it.
    */
   private readonly windowBudget = windowBudget(EXTRA_WINDOW_BYTES);
+  private readonly progressIntervalMs: number;
   private readonly pacer: GarbagePacer;
 
   constructor(
@@ -193,6 +216,7 @@ class ForwarderRuntime implements Forwarder {
   ) {
     this.sshTarget = describeHop(options.ssh);
     this.remoteForwards = remoteForwardBudget(options.maxSessions ?? DEFAULT_MAX_SESSIONS);
+    this.progressIntervalMs = progressInterval(options.progressIntervalMs);
     this.pacer = garbagePacer(options.collectGarbage);
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
@@ -317,6 +341,7 @@ class ForwarderRuntime implements Forwarder {
         timeouts: this.timeouts,
         log,
         stats: this.stats,
+        progressIntervalMs: this.progressIntervalMs,
       });
       this.sessions.add(session);
       const stopWatching = ssh.onClose(() => session.abort('SSH connection lost', 'the SSH connection was lost.'));
@@ -326,6 +351,10 @@ class ForwarderRuntime implements Forwarder {
       });
       void session.start();
     });
+  }
+
+  status(): ForwarderStatus {
+    return { kind: 'forwarder', sshTarget: this.sshTarget, ssh: this.link.status(), sessions: [...this.sessions].map((session) => session.status()), stats: { ...this.stats } };
   }
 
   close(options: CloseOptions = {}): Promise<void> {

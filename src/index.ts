@@ -1,5 +1,8 @@
 export { startForwarder } from './forwarder.js';
-export type { ActiveMode, BoundListener, Forwarder, ForwarderOptions, ForwardSpec, SshOptions } from './forwarder.js';
+export type { ActiveMode, BoundListener, Forwarder, ForwarderOptions, ForwarderStatus, ForwardSpec, SshOptions } from './forwarder.js';
+export type { SessionStatus, TransferStatus } from './session/transferProgress.js';
+export type { ForwarderStats } from './session/stats.js';
+export type { SshLinkStatus } from './ssh/sshLink.js';
 export { checkExitCode, checkSetup } from './check/checkSetup.js';
 export type { CheckStatus, CheckStep } from './check/checkSetup.js';
 export { EXIT_CODES, exitCodeFor, FtpfwdError, isFtpfwdError } from './errors.js';

@@ -1,5 +1,5 @@
 import pino, { type Logger, type LevelWithSilent } from 'pino';
-import pretty from 'pino-pretty';
+import type { LineSink } from './logging/prettySink.js';
 
 export type LogFormat = 'pretty' | 'json';
 
@@ -8,6 +8,8 @@ export interface LoggerOptions {
   format: LogFormat;
   /** Where log lines go; stderr by default, so stdout stays free for scripts. */
   destination?: NodeJS.WritableStream;
+  /** Colours in the pretty format; by default when it goes to stderr and stderr is a terminal. */
+  colors?: boolean;
 }
 
 /**
@@ -16,15 +18,23 @@ export interface LoggerOptions {
  */
 const REDACTED_PATHS = ['password', 'passphrase', 'privateKey', 'key', '*.password', '*.passphrase', '*.privateKey'];
 
-export function createLogger(options: LoggerOptions): Logger {
+/**
+ * A logger writing JSON lines, or the pretty format's one line per record.
+ * Asynchronous because the pretty format's code is loaded only when it is
+ * asked for: a service logging JSON does not load it at start-up.
+ */
+export async function createLogger(options: LoggerOptions): Promise<Logger> {
   const base = { level: options.level, base: null, redact: { paths: REDACTED_PATHS, censor: '****' } } as const;
-  const destination = options.destination ?? process.stderr;
+  // A synchronous write to stderr rather than a worker-thread transport:
+  // lines written just before exit are not lost.
+  const destination = options.destination === process.stderr ? undefined : options.destination;
+  const sink: LineSink = destination ?? pino.destination({ dest: 2, sync: true });
   if (options.format === 'pretty') {
-    // A synchronous stream rather than a transport: no worker thread, and
-    // lines written just before exit are not lost.
-    return pino(base, pretty({ destination, colorize: destination === process.stderr && process.stderr.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', sync: true }));
+    const { prettySink } = await import('./logging/prettySink.js');
+    const colors = options.colors ?? (destination === undefined && process.stderr.isTTY);
+    return pino(base, prettySink(sink, { colors, serverReplies: options.level === 'trace' }));
   }
-  return pino(base, destination === process.stderr ? pino.destination({ dest: 2, sync: true }) : destination);
+  return pino(base, sink);
 }
 
 /** A logger that drops everything, for library users who pass none. */

@@ -1,6 +1,6 @@
 import { startSftpBridge, type SftpBridge, type SftpBridgeListenerSpec, type SftpBridgeOptions } from './bridge/bridge.js';
 import { FtpfwdError } from './errors.js';
-import { startForwarder, type CloseOptions, type Forwarder, type ForwarderOptions, type ForwardSpec } from './forwarder.js';
+import { startForwarder, type CloseOptions, type Forwarder, type ForwarderOptions, type ForwarderStatus, type ForwardSpec } from './forwarder.js';
 import { formatHostPort } from './net/addresses.js';
 
 /** A local listener of either kind, in the order the command line gave them. */
@@ -31,6 +31,8 @@ export interface Tunnel {
   readonly listeners: readonly TunnelListener[];
   readonly sshTarget: string;
   readonly closed: Promise<{ reason: string; error: Error | null }>;
+  /** The forwarder's status, then the bridge's, for whichever runs. */
+  status(): ForwarderStatus[];
   close(options?: CloseOptions): Promise<void>;
 }
 
@@ -79,6 +81,7 @@ export async function startTunnel(options: TunnelOptions): Promise<Tunnel> {
     listeners,
     sshTarget: [forwarder?.sshTarget, bridge?.sshTarget].filter((target) => target !== undefined).filter((target, index, all) => all.indexOf(target) === index).join(', '),
     closed,
+    status: () => parts.map((part) => part.status()),
     close,
   };
 }

@@ -2,10 +2,11 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { homedir } from 'node:os';
 import type { Logger } from 'pino';
 import { errorMessage, FtpfwdError, isFtpfwdError } from '../errors.js';
-import type { CloseOptions, Forwarder, SshOptions } from '../forwarder.js';
+import type { CloseOptions, Forwarder, ForwarderStatus, SshOptions } from '../forwarder.js';
 import { silentLogger } from '../log.js';
 import { sameAddressPeer, type DataPeerCheck } from '../session/dataPeer.js';
 import { emptyStats, type ForwarderStats } from '../session/stats.js';
+import { progressInterval } from '../session/transferProgress.js';
 import type { Prompter } from '../ssh/authentication.js';
 import { connectThroughHops, describeHop, prepareHop } from '../ssh/hops.js';
 import { DEFAULT_RECONNECT, SshLink, type ReconnectPolicy } from '../ssh/sshLink.js';
@@ -54,6 +55,8 @@ export interface SftpBridgeOptions {
   homeDir?: string;
   prompt?: Prompter;
   reconnect?: Partial<ReconnectPolicy>;
+  /** As ForwarderOptions.progressIntervalMs. */
+  progressIntervalMs?: number;
 }
 
 export interface BridgeListener {
@@ -97,6 +100,7 @@ export async function startSftpBridge(options: SftpBridgeOptions): Promise<SftpB
   if (options.listeners.length === 0) throw new FtpfwdError('ERR_FTPFWD_USAGE', 'no SFTP bridge listener given (use -L [bind_address:]port:sftp:)');
   const log = options.logger ?? silentLogger();
   const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+  const progressIntervalMs = progressInterval(options.progressIntervalMs);
   const context = { homeDir: options.homeDir ?? homedir(), prompt: options.prompt, log };
   const hops: Hop[] = [];
   for (const hop of [...(options.ssh.jumpHosts ?? []), options.ssh]) hops.push(await prepareHop(hop, context));
@@ -128,8 +132,9 @@ export async function startSftpBridge(options: SftpBridgeOptions): Promise<SftpB
     sshTarget = formatHostPort(options.ssh.host, options.ssh.port ?? 22);
     logins = new PerSessionLogins(hops, timeouts.connectMs, timeouts.requestMs, log);
   }
-  log.info({ ssh: sshTarget, login: options.login.kind === 'ssh' ? 'each FTP login is an SSH login' : 'ftpfwd\'s own SSH login', root: options.root ?? null }, 'SFTP bridge ready');
-  runtime = new BridgeRuntime(options, logins, link, sshTarget, timeouts, log);
+  const cipher = link?.status().cipher ?? undefined;
+  log.info({ ssh: sshTarget, login: options.login.kind === 'ssh' ? 'each FTP login is an SSH login' : 'ftpfwd\'s own SSH login', root: options.root ?? null, cipher }, 'SFTP bridge ready');
+  runtime = new BridgeRuntime(options, logins, link, sshTarget, timeouts, progressIntervalMs, log);
   try {
     await runtime.listen();
   } catch (error) {
@@ -195,6 +200,7 @@ class BridgeRuntime implements SftpBridge {
     private readonly link: SshLink | null,
     readonly sshTarget: string,
     private readonly timeouts: typeof DEFAULT_TIMEOUTS,
+    private readonly progressIntervalMs: number,
     private readonly log: Logger,
   ) {
     this.closed = new Promise((resolve) => {
@@ -250,10 +256,15 @@ class BridgeRuntime implements SftpBridge {
       peerCheck: this.options.dataPeerCheck ?? sameAddressPeer,
       log: this.log.child({ session: this.sessionCount }),
       stats: this.stats,
+      progressIntervalMs: this.progressIntervalMs,
     });
     this.sessions.add(session);
     void session.closed.then(() => this.sessions.delete(session));
     session.start();
+  }
+
+  status(): ForwarderStatus {
+    return { kind: 'sftp-bridge', sshTarget: this.sshTarget, ssh: this.link?.status() ?? null, sessions: [...this.sessions].map((session) => session.status()), stats: { ...this.stats } };
   }
 
   close(options: CloseOptions = {}): Promise<void> {

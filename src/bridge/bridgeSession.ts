@@ -5,6 +5,7 @@ import { describeCommandForLog, parseCommandLine, stripTelnetInterrupt } from '.
 import { LineBuffer } from '../ftp/lineFramer.js';
 import type { DataPeerCheck } from '../session/dataPeer.js';
 import { addTransfer, transferDirection, transferRate, type ForwarderStats } from '../session/stats.js';
+import { TransferWatch, type SessionStatus } from '../session/transferProgress.js';
 import type { LoginFailures } from './credentials.js';
 import { connectLocal } from '../session/dataConnections.js';
 import { PassiveDataListener } from './dataConnection.js';
@@ -45,6 +46,8 @@ export interface BridgeSessionOptions {
   peerCheck: DataPeerCheck;
   log: Logger;
   stats: ForwarderStats;
+  /** How often a transfer under way logs its progress; 0: never. */
+  progressIntervalMs: number;
 }
 
 /** Lines read ahead of the one being handled before the client is paused. */
@@ -75,7 +78,7 @@ export class BridgeSession {
   private lease: SftpLease | null = null;
   private files: SessionFiles | null = null;
   private passive: PassiveDataListener | null = null;
-  private transfer: { running: RunningTransfer; request: TransferRequest; sshLost: boolean } | null = null;
+  private transfer: { running: RunningTransfer; request: TransferRequest; sshLost: boolean; watch: TransferWatch } | null = null;
   /** An effect other than a transfer is being carried out. */
   private busy = false;
   private closeReason: string | null = null;
@@ -83,6 +86,8 @@ export class BridgeSession {
   private loginDelay: NodeJS.Timeout | undefined;
   private onQuiet: (() => void) | null = null;
   private readonly startedAt = Date.now();
+  /** Kept from the start: a closed socket no longer knows its peer. */
+  private readonly clientName: string;
   private transfers = 0;
   private resolveClosed!: () => void;
   readonly closed = new Promise<void>((resolve) => {
@@ -91,6 +96,7 @@ export class BridgeSession {
 
   constructor(private readonly options: BridgeSessionOptions) {
     this.client = options.client;
+    this.clientName = `${this.client.remoteAddress}:${this.client.remotePort}`;
     this.log = options.log;
     this.clientAddress = normalizeAddress(this.client.remoteAddress ?? '');
     const local = normalizeAddress(this.client.localAddress ?? '127.0.0.1');
@@ -108,6 +114,15 @@ export class BridgeSession {
     return this.closeReason !== null;
   }
 
+  status(): SessionStatus {
+    return {
+      id: this.options.id,
+      client: this.clientName,
+      startedAt: this.startedAt,
+      transfers: this.transfer ? [this.transfer.watch.status()] : [],
+    };
+  }
+
   start(): void {
     const { client } = this;
     client.on('error', (error) => this.close(`client error: ${error.message}`));
@@ -117,7 +132,7 @@ export class BridgeSession {
       this.closeIfDone();
     });
     client.on('data', (chunk: Buffer) => this.onData(chunk));
-    this.log.info({ client: `${client.remoteAddress}:${client.remotePort}` }, 'bridge session opened');
+    this.log.info({ client: this.clientName }, 'bridge session opened');
     this.send([this.protocol.greeting()]);
     this.touch();
     client.resume();
@@ -350,10 +365,13 @@ export class BridgeSession {
       lingerMs: this.options.timeouts.lingerMs,
       log,
     });
-    const transfer = { running, request, sshLost: false };
+    const command = transferCommand(request);
+    const watch = new TransferWatch({ command: () => command, bytes: () => running.moved() }, log, this.options.progressIntervalMs);
+    const transfer = { running, request, sshLost: false, watch };
     this.transfer = transfer;
     void running.done
       .then(async (report) => {
+        watch.stop();
         listener?.close();
         this.transfer = null;
         const outcome: TransferOutcome = transfer.sshLost ? { kind: 'ssh-lost' } : report.outcome;
@@ -377,7 +395,7 @@ export class BridgeSession {
     const record = { bytesToClient: report.bytesToClient, bytesToServer: report.bytesToServer, durationMs: report.durationMs, error: report.error };
     addTransfer(this.options.stats, record);
     const fields = {
-      command: `${request.command} ${request.path}`,
+      command: transferCommand(request),
       direction: transferDirection(record),
       bytesToServer: record.bytesToServer,
       bytesToClient: record.bytesToClient,
@@ -390,7 +408,11 @@ export class BridgeSession {
 
   private send(replies: readonly string[]): void {
     if (this.isClosed || !this.client.writable) return;
-    for (const reply of replies) this.client.write(Buffer.from(`${reply}\r\n`, 'utf8'));
+    const logged = this.log.isLevelEnabled('debug');
+    for (const reply of replies) {
+      if (logged) this.log.debug({ reply }, 'reply to client');
+      this.client.write(Buffer.from(`${reply}\r\n`, 'utf8'));
+    }
   }
 
   private goodbye(text: string): void {
@@ -461,6 +483,11 @@ export class BridgeSession {
     this.log.info({ reason, durationMs: Date.now() - this.startedAt, transfers: this.transfers }, 'bridge session closed');
     this.resolveClosed();
   }
+}
+
+/** The transfer as its log lines name it. */
+function transferCommand(request: TransferRequest): string {
+  return `${request.command} ${request.path}`;
 }
 
 function isAbort(line: Buffer): boolean {

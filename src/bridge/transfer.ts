@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import type { TransferBytes } from '../session/transferProgress.js';
 import type { SessionFiles } from './fileOps.js';
 import { fileKind, formatListLine, formatMlsdLine, type ListEntry } from './listing.js';
 import { baseName } from './paths.js';
@@ -37,6 +38,8 @@ export interface RunningTransfer {
   readonly done: Promise<TransferReport>;
   /** Bytes moved over the data connection so far. */
   readonly bytes: number;
+  /** The same, by direction. */
+  moved(): TransferBytes;
   /** ABOR, or the session ending: stop at once. */
   abort(): void;
 }
@@ -78,10 +81,11 @@ export function runTransfer(context: TransferContext): RunningTransfer {
 
   const { request } = context;
   const direction = request.command === 'STOR' || request.command === 'APPE' || request.command === 'STOU' ? 'upload' : 'download';
-  const report = (outcome: TransferOutcome, error: string | null): TransferReport => {
+  const moved = (): TransferBytes => {
     const bytes = pipeline?.bytes ?? listedBytes;
-    return { outcome, bytesToClient: direction === 'download' ? bytes : 0, bytesToServer: direction === 'upload' ? bytes : 0, durationMs: Date.now() - startedAt, error };
+    return { bytesToClient: direction === 'download' ? bytes : 0, bytesToServer: direction === 'upload' ? bytes : 0 };
   };
+  const report = (outcome: TransferOutcome, error: string | null): TransferReport => ({ outcome, ...moved(), durationMs: Date.now() - startedAt, error });
 
   const takeData = async (): Promise<Socket> => {
     const data = await step(context.openData());
@@ -129,6 +133,7 @@ export function runTransfer(context: TransferContext): RunningTransfer {
     get bytes() {
       return pipeline?.bytes ?? listedBytes;
     },
+    moved,
     abort: () => {
       if (aborted) return;
       aborted = true;

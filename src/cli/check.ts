@@ -1,6 +1,6 @@
 import { checkExitCode, checkSetup, type CheckStep } from '../check/checkSetup.js';
 import type { ForwarderOptions } from '../forwarder.js';
-import { printableLine } from './terminalText.js';
+import { printableLine } from '../terminalText.js';
 
 const PREFIX = 'ftpfwd: check:';
 

@@ -16,6 +16,7 @@ import { runCheck } from './check.js';
 import { buildProgram, type CliOptions } from './program.js';
 import { ReadinessFiles } from './readiness.js';
 import { runCommand, type RunningCommand } from './runCommand.js';
+import { logStatus } from './statusReport.js';
 import { readSecret } from './secrets.js';
 import { resolveSshTarget, type Environment } from './sshTarget.js';
 import { createTerminalPrompter } from './terminalPrompt.js';
@@ -50,6 +51,7 @@ interface RunSettings {
   acceptMs?: number;
   graceMs: number;
   maxSessions?: number;
+  progressIntervalMs?: number;
 }
 
 export function parseRunSettings(options: CliOptions): RunSettings {
@@ -57,7 +59,9 @@ export function parseRunSettings(options: CliOptions): RunSettings {
   const accept = seconds(options.acceptTimeout, '--accept-timeout');
   const maxSessions = wholeNumber(options.maxSessions, '--max-sessions');
   if (maxSessions === 0) throw new FtpfwdError('ERR_FTPFWD_USAGE', '--max-sessions must be at least 1');
+  const progress = seconds(options.progressInterval, '--progress-interval');
   return {
+    ...(progress === undefined ? {} : { progressIntervalMs: progress * 1000 }),
     ...(idle === undefined ? {} : { idleMs: idle * 1000 }),
     ...(accept === undefined ? {} : { acceptMs: Math.max(1, accept) * 1000 }),
     graceMs: (seconds(options.shutdownTimeout, '--shutdown-timeout') ?? DEFAULT_SHUTDOWN_TIMEOUT_S) * 1000,
@@ -65,7 +69,7 @@ export function parseRunSettings(options: CliOptions): RunSettings {
   };
 }
 
-function createCliLogger(options: CliOptions): Logger {
+function createCliLogger(options: CliOptions): Promise<Logger> {
   const level = logLevel(options);
   if (options.logFile) {
     const path = options.logFile;
@@ -85,7 +89,9 @@ function createCliLogger(options: CliOptions): Logger {
     });
     return createLogger({ level, format: options.logFormat ?? 'json', destination });
   }
-  return createLogger({ level, format: options.logFormat ?? (process.stderr.isTTY ? 'pretty' : 'json') });
+  // https://no-color.org: set and not empty.
+  const colors = process.stderr.isTTY && !process.env['NO_COLOR'];
+  return createLogger({ level, format: options.logFormat ?? (process.stderr.isTTY ? 'pretty' : 'json'), colors });
 }
 
 /** Turns the command line (and ssh_config) into library options: the only place that reads the environment. */
@@ -114,7 +120,7 @@ export async function toForwarderOptions(destinationText: string, options: CliOp
       logger.warn({ option: option.key, value: option.value, file: option.file, line: option.line }, `ssh_config option ${option.key} is not supported and is ignored`);
     }
   }
-  const { maxSessions } = settings;
+  const { maxSessions, progressIntervalMs } = settings;
   const timeouts = {
     ...(settings.idleMs === undefined ? {} : { idleMs: settings.idleMs }),
     ...(settings.acceptMs === undefined ? {} : { acceptMs: settings.acceptMs }),
@@ -132,6 +138,7 @@ export async function toForwarderOptions(destinationText: string, options: CliOp
     homeDir,
     timeouts,
     ...(maxSessions === undefined ? {} : { maxSessions }),
+    ...(progressIntervalMs === undefined ? {} : { progressIntervalMs }),
     reconnect: { enabled: !options.exitOnDisconnect },
     ...(collectGarbage === undefined ? {} : { collectGarbage }),
     // BatchMode and a background process have nobody to ask.
@@ -201,10 +208,11 @@ export async function run(argv: string[]): Promise<number> {
   let logger: Logger;
   try {
     settings = parseRunSettings(options);
-    logger = createCliLogger(options);
+    logger = await createCliLogger(options);
   } catch (error) {
     return failed(error);
   }
+  onStatusSignal.report = () => logger.info('status: starting, not listening yet');
   const environment: Environment = { localUser: userInfo().username, homeDir: homedir(), env: process.env, commandEnv: commandEnvironment(process.env, options) };
   if (options.check) {
     try {
@@ -229,6 +237,7 @@ export async function run(argv: string[]): Promise<number> {
   lastResort.forwarder = forwarder;
   lastResort.logger = logger;
   lastResort.readiness = readiness;
+  onStatusSignal.report = () => logStatus(logger, forwarder.status());
 
   const { graceMs } = settings;
   let running: RunningCommand | null = null;
@@ -287,6 +296,9 @@ export async function run(argv: string[]): Promise<number> {
   return exitCode;
 }
 
+/** What SIGUSR1 logs, once there is a logger; until then it is ignored. */
+const onStatusSignal: { report: (() => void) | null } = { report: null };
+
 /** What the last-resort handler can still close when something unforeseen throws. */
 const lastResort: { forwarder?: Tunnel; logger?: Logger; readiness?: ReadinessFiles; fired: boolean } = { fired: false };
 
@@ -324,6 +336,9 @@ export function installProcessHandlers(): void {
   }
   process.on('uncaughtException', onInternalError);
   process.on('unhandledRejection', onInternalError);
+  // Installed at once: until a process has a listener of its own, Node
+  // answers SIGUSR1 by starting its inspector on a local port.
+  process.on('SIGUSR1', () => onStatusSignal.report?.());
 }
 
 export function main(argv: string[]): void {

@@ -33,6 +33,7 @@ export interface CliOptions extends BridgeCliOptions {
   quiet?: boolean;
   logFormat?: LogFormat;
   logFile?: string;
+  progressInterval?: string;
   check?: boolean;
 }
 
@@ -57,6 +58,12 @@ Exit codes:
   9  a local listener could not be opened
   10 --check: the FTP server did not answer as FTP (no greeting, an unusable passive reply)
   With -- command: the command's own exit code (128+N if killed by signal N).
+
+Signals:
+  SIGINT, SIGTERM, SIGHUP  stop, letting transfers finish for up to --shutdown-timeout; a second one stops at once
+                           (with -- command: passed on to the command)
+  SIGUSR1                  log the status: the SSH connection (up since, reconnects, keepalive round trip),
+                           the sessions open and each transfer under way with its bytes and rate
 
 Examples:
   ftpfwd -L 2121:ftp.internal:21 deploy@bastion
@@ -112,6 +119,7 @@ export function buildProgram(): Command {
     .option('-q, --quiet', 'log only errors')
     .addOption(new Option('--log-format <format>', 'log format (default: pretty on a terminal, json otherwise)').choices(['pretty', 'json']))
     .option('--log-file <path>', 'append logs to this file instead of stderr')
+    .option('--progress-interval <seconds>', 'log the progress of a transfer still running after this long, and again after each further interval, 0 for never (default 10)')
     .option('--check', 'check the setup step by step and exit: SSH, then per -L the control channel, FTP greeting and a passive data channel, then the active-mode remote forward; opens no listener')
     .version(packageVersion(), '-V, --version')
     .addHelpText('after', EXIT_CODE_HELP)

@@ -1,7 +1,7 @@
 import { openSync, closeSync } from 'node:fs';
 import { ReadStream, WriteStream } from 'node:tty';
 import type { Prompter, PromptRequest } from '../ssh/authentication.js';
-import { printableLine, printableText } from './terminalText.js';
+import { printableLine, printableText } from '../terminalText.js';
 
 /** A person gets this long to answer one question. */
 const ANSWER_TIMEOUT_MS = 120_000;

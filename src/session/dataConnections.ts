@@ -7,6 +7,7 @@ import type { RemoteForward, SshConnection } from '../ssh/sshConnection.js';
 import { DEFAULT_WINDOW_TUNING, WindowTuner, type WindowBudget } from '../ssh/windowTuner.js';
 import type { GarbagePacer } from './garbagePacer.js';
 import { relay, type Relay, type RelayResult, type WindowSizing } from './relay.js';
+import type { TransferBytes } from './transferProgress.js';
 
 export interface DataTimeouts {
   /** How long a data listener or remote forward waits for its one connection. */
@@ -28,6 +29,8 @@ export interface RunningTransfer {
   abort(reason: Error): void;
   /** The session ended: let the transfer finish, but not stall (see Relay.orphan). */
   orphan(stallMs: number): void;
+  /** Bytes moved so far. */
+  bytes(): TransferBytes;
 }
 
 /** What one data connection carried, reported when it ends. */
@@ -65,7 +68,11 @@ function startRelay(context: DataContext, socket: Socket, channel: ClientChannel
 
 /** Carries one relayed data connection and reports it to its session when it ends. */
 function superviseRelay(context: DataContext, running: Relay): void {
-  const transfer = context.transferStarted({ abort: (reason) => running.abort(reason), orphan: (ms) => running.orphan(ms) });
+  const transfer = context.transferStarted({
+    abort: (reason) => running.abort(reason),
+    orphan: (ms) => running.orphan(ms),
+    bytes: () => ({ bytesToServer: running.bytesToRemote, bytesToClient: running.bytesToLocal }),
+  });
   void running.done.then((result: RelayResult) => {
     transfer.done({
       bytesToServer: result.bytesToRemote,

@@ -22,6 +22,7 @@ import {
 } from './dataConnections.js';
 import { peerOwner } from './socketOwner.js';
 import { addTransfer, transferDirection, transferRate, type ForwarderStats } from './stats.js';
+import { TransferWatch, type SessionStatus } from './transferProgress.js';
 
 export interface SessionTimeouts extends DataTimeouts {
   /** How long the SSH server may take to open the control channel. */
@@ -62,6 +63,8 @@ export interface SessionOptions {
   log: Logger;
   /** Totals shared by all sessions of the forwarder. */
   stats: ForwarderStats;
+  /** How often a transfer under way logs its progress; 0: never. */
+  progressIntervalMs: number;
 }
 
 /**
@@ -105,12 +108,17 @@ export class FtpSession {
   /** The one data connection set up and not yet used; a new set-up releases it. */
   private pendingSetup: DataSetup | null = null;
   private readonly transfers = new Set<RunningTransfer>();
+  /** What each transfer under way has done so far, for progress lines and status(). */
+  private readonly watches = new Map<RunningTransfer, TransferWatch>();
+  private transferCount = 0;
   /** Whether the SSH side of the latest data connection set-up succeeded, once known. */
   private latestDataSetup: SetupOutcome | null = null;
   private closeReason: string | null = null;
   /** The client ended its side: the session closes once every reply it is owed has arrived. */
   private clientEnded = false;
   private readonly startedAt = Date.now();
+  /** Kept from the start: a closed socket no longer knows its peer. */
+  private readonly clientName: string;
   private readonly log: Logger;
   private dataCount = 0;
   /** The last RETR/STOR/LIST... seen, named in the transfer's log line. */
@@ -129,6 +137,7 @@ export class FtpSession {
 
   constructor(private readonly options: SessionOptions) {
     this.client = options.client;
+    this.clientName = `${this.client.remoteAddress}:${this.client.remotePort}`;
     this.log = options.log;
     this.state = new ControlState({
       clientAddress: normalizeAddress(this.client.remoteAddress ?? ''),
@@ -151,6 +160,15 @@ export class FtpSession {
     return this.closeReason !== null;
   }
 
+  status(): SessionStatus {
+    return {
+      id: this.options.id,
+      client: this.clientName,
+      startedAt: this.startedAt,
+      transfers: [...this.watches.values()].map((watch) => watch.status()),
+    };
+  }
+
   /** Opens the control channel and starts relaying lines. */
   async start(): Promise<void> {
     const { client, options } = this;
@@ -159,7 +177,7 @@ export class FtpSession {
     // is still reading ends by itself if the client is really gone.
     client.on('error', (error) => this.close(`client error: ${error.message}`));
     client.on('close', () => this.close('client closed the connection'));
-    this.log.info({ client: `${client.remoteAddress}:${client.remotePort}` }, 'session opened');
+    this.log.info({ client: this.clientName }, 'session opened');
     let channel: ClientChannel;
     try {
       channel = await options.ssh.openDirectTcpip(this.origin(), options.ftpHost, options.ftpPort, options.timeouts.controlConnectMs);
@@ -255,7 +273,12 @@ export class FtpSession {
     if (this.isClosed) return;
     for (const warning of step.warnings ?? []) this.log.warn(warning);
     for (const line of step.toServer) this.flow.send('server', line);
-    for (const line of step.toClient) this.flow.send('client', line);
+    for (const line of step.toClient) this.sendToClient(line);
+  }
+
+  private sendToClient(line: Buffer): void {
+    if (this.log.isLevelEnabled('debug')) this.log.debug({ reply: line.toString('latin1').replace(/\r?\n$/, '') }, 'reply to client');
+    this.flow.send('client', line);
   }
 
   private async perform(action: Action): Promise<void> {
@@ -427,16 +450,21 @@ export class FtpSession {
   }
 
   private sayGoodbye(text: string): void {
-    if (!this.isClosed) this.flow.send('client', withCrlf(Buffer.from(text, 'latin1')));
+    if (!this.isClosed) this.sendToClient(withCrlf(Buffer.from(text, 'latin1')));
   }
 
   private transferStarted(transfer: RunningTransfer, log: Logger): { done(record: TransferRecord): void } {
     this.transfers.add(transfer);
+    this.transferCount += 1;
+    const watch = new TransferWatch({ command: () => this.lastTransferCommand, bytes: () => transfer.bytes() }, log, this.options.progressIntervalMs);
+    this.watches.set(transfer, watch);
     let reported = false;
     return {
       done: (record) => {
         if (reported) return;
         reported = true;
+        watch.stop();
+        this.watches.delete(transfer);
         this.transfers.delete(transfer);
         this.reportTransfer(record, log);
         this.touch();
@@ -551,7 +579,7 @@ export class FtpSession {
     const lingerMs = force ? Math.min(this.options.timeouts.lingerMs, FORCED_LINGER_MS) : this.options.timeouts.lingerMs;
     endWithin(this.channel, lingerMs);
     endWithin(this.client, lingerMs);
-    this.log.info({ reason, durationMs: Date.now() - this.startedAt, dataConnections: this.dataCount }, 'session closed');
+    this.log.info({ reason, durationMs: Date.now() - this.startedAt, dataConnections: this.dataCount, transfers: this.transferCount }, 'session closed');
     if (this.transfers.size === 0) this.resolveClosed();
   }
 }

@@ -14,6 +14,9 @@ export interface RelayResult {
 
 export interface Relay {
   readonly done: Promise<RelayResult>;
+  /** Bytes moved so far each way, as in RelayResult. */
+  readonly bytesToRemote: number;
+  readonly bytesToLocal: number;
   /**
    * Tears both ends down at once. The local socket is reset rather than
    * closed, so that a client reading a download sees an error, never an end
@@ -142,6 +145,12 @@ export function relay(local: Socket, channel: ClientChannel, lingerMs: number, s
 
   return {
     done,
+    get bytesToRemote() {
+      return bytesToRemote;
+    },
+    get bytesToLocal() {
+      return bytesToLocal;
+    },
     abort: (reason) => finish(reason, true),
     orphan: (ms) => {
       if (finished || stallMs > 0) return;

@@ -24,7 +24,7 @@ export function addTransfer(stats: ForwarderStats, record: TransferRecord): void
 
 export type TransferDirection = 'download' | 'upload' | 'both' | 'none';
 
-export function transferDirection(record: TransferRecord): TransferDirection {
+export function transferDirection(record: Pick<TransferRecord, 'bytesToClient' | 'bytesToServer'>): TransferDirection {
   if (record.bytesToClient > 0) return record.bytesToServer > 0 ? 'both' : 'download';
   return record.bytesToServer > 0 ? 'upload' : 'none';
 }

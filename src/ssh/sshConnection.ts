@@ -55,18 +55,25 @@ export class SshConnection {
   private shortestOpenMs = Number.POSITIVE_INFINITY;
   /** The round trip of the last keepalive, once one was answered. */
   private lastKeepaliveMs: number | null = null;
+  private negotiatedCipher: string;
 
   private constructor(
     private readonly client: Client,
     /** The TCP socket (or jump-host channel, or ProxyCommand) the SSH connection runs on. */
     private readonly transport: Duplex,
     private readonly log: Logger,
+    cipher: string,
   ) {
+    this.negotiatedCipher = cipher;
     client.on('tcp connection', (details, accept, reject) => this.dispatchIncoming(details, accept, reject));
     client.on('error', (error) => this.markClosed(error));
     client.on('close', () => this.markClosed(null));
     client.on('keepalive', (roundTripMs) => {
       this.lastKeepaliveMs = roundTripMs;
+    });
+    // A rekey may settle on another cipher.
+    client.on('handshake', (negotiated) => {
+      this.negotiatedCipher = negotiated.cs.cipher;
     });
     this.stopAcknowledging = acknowledgePromptly(client, transport);
   }
@@ -119,6 +126,11 @@ export class SshConnection {
     return this.lastKeepaliveMs;
   }
 
+  /** The cipher of the client-to-server direction, e.g. aes128-gcm@openssh.com. */
+  get cipher(): string {
+    return this.negotiatedCipher;
+  }
+
   static async connect(options: SshConnectOptions, log: Logger): Promise<SshConnection> {
     const proxy = options.transport === undefined && options.proxyCommand !== undefined ? ProxyCommandTransport.start(options.proxyCommand, log) : undefined;
     const transport = options.transport ?? proxy ?? (await openTcp(options.host, options.port, options.connectTimeoutMs));
@@ -139,7 +151,7 @@ export class SshConnection {
       transport.destroy();
       throw error;
     }
-    return new SshConnection(client, transport, log);
+    return new SshConnection(client, transport, log, attempt.cipher);
   }
 
   onClose(listener: (reason: Error | null) => void): () => void {
@@ -272,6 +284,8 @@ export class SshConnection {
 /** Runs the SSH handshake and authentication, turning ssh2's errors into ours. */
 class HandshakeAttempt {
   private hostKeyError: unknown = null;
+  /** What the key exchange settled on, for the connection's status. */
+  cipher = '';
   private readonly progress: AuthProgress = { tried: [] };
 
   constructor(
@@ -328,6 +342,7 @@ class HandshakeAttempt {
       client.on('error', stopWatching);
       client.on('handshake', (negotiated) => {
         watchdog.restart();
+        this.cipher = negotiated.cs.cipher;
         this.log.debug({ cipher: negotiated.cs.cipher, kex: negotiated.kex, serverHostKey: negotiated.serverHostKey }, 'SSH algorithms negotiated');
       });
       const { prompt } = options.auth;

@@ -35,7 +35,19 @@ export function backoffDelay(policy: ReconnectPolicy, attempt: number, random: (
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
 
-type LinkState = 'up' | 'reconnecting' | 'closed';
+export type LinkState = 'up' | 'reconnecting' | 'closed';
+
+/** The link at one moment, for a status report. */
+export interface SshLinkStatus {
+  state: LinkState;
+  /** When the connection in use was established (ms since the epoch); null while there is none. */
+  upSince: number | null;
+  /** How often the connection was lost and re-established. */
+  reconnects: number;
+  /** The round trip of the last keepalive answered on the connection in use. */
+  keepaliveRoundTripMs: number | null;
+  cipher: string | null;
+}
 
 /**
  * Keeps one SSH connection (possibly through jump hosts) available: hands
@@ -47,6 +59,8 @@ export class SshLink {
   private state: LinkState = 'reconnecting';
   private readonly waiters = new Set<(connection: SshConnection | null) => void>();
   private retryTimer: NodeJS.Timeout | undefined;
+  private upSince: number | null = null;
+  private reconnects = 0;
 
   constructor(
     private readonly connect: () => Promise<SshConnection>,
@@ -59,6 +73,17 @@ export class SshLink {
   /** The first connection; its failure is the caller's to report. */
   async start(): Promise<void> {
     this.adopt(await this.connect());
+  }
+
+  status(): SshLinkStatus {
+    const connection = this.state === 'up' ? this.connection : null;
+    return {
+      state: this.state,
+      upSince: connection ? this.upSince : null,
+      reconnects: this.reconnects,
+      keepaliveRoundTripMs: connection?.keepaliveRoundTripMs ?? null,
+      cipher: connection?.cipher ?? null,
+    };
   }
 
   /** The live connection, waiting up to timeoutMs while reconnecting; null if none came. */
@@ -99,6 +124,7 @@ export class SshLink {
     }
     this.connection = connection;
     this.state = 'up';
+    this.upSince = Date.now();
     connection.onClose((reason) => this.lost(connection, reason));
     this.wake(connection);
   }
@@ -129,6 +155,7 @@ export class SshLink {
     try {
       const connection = await this.connect();
       this.log.info({ attempts: attempt + 1 }, 'SSH connection re-established');
+      this.reconnects += 1;
       this.adopt(connection);
     } catch (error) {
       // close() may have been called while the attempt was under way.

@@ -44,7 +44,10 @@ describe('SSH connection lost and back: sessions get 421, the forwarder reconnec
     const inFlight = await ControlClient.open(reconnecting.host, reconnecting.port);
     assert.equal((await inFlight.reply()).code, 220);
     assert.equal((await inFlight.command('USER anonymous')).code, 331);
+    const before = reconnecting.forwarder.status().ssh;
+    assert.deepEqual([before?.state, before?.reconnects], ['up', 0]);
 
+    const restartedAt = Date.now();
     await sshd.restart(1_500);
 
     const goodbye = await inFlight.reply(10_000);
@@ -61,6 +64,11 @@ describe('SSH connection lost and back: sessions get 421, the forwarder reconnec
     const messages = reconnecting.logs().map((record) => record['msg']);
     assert.ok(messages.includes('SSH connection lost; reconnecting'), messages.join(' | '));
     assert.ok(messages.includes('SSH connection re-established'), messages.join(' | '));
+    // The status a SIGUSR1 reports: the link is up again, on a connection made after the restart.
+    const status = reconnecting.forwarder.status();
+    assert.deepEqual([status.ssh?.state, status.ssh?.reconnects], ['up', 1]);
+    assert.ok(Number(status.ssh?.upSince) > restartedAt, `up since ${String(status.ssh?.upSince)}, restarted at ${restartedAt}`);
+    assert.equal(typeof status.ssh?.cipher, 'string');
   });
 
   it('with reconnecting off, ends the forwarder with the loss as its error', async () => {

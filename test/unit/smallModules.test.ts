@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { printableLine, printableText } from '../../src/cli/terminalText.js';
+import { printableLine, printableText } from '../../src/terminalText.js';
 import { Fifo } from '../../src/ftp/fifo.js';
 import { clampTimerMs, MAX_TIMER_MS } from '../../src/timers.js';
 

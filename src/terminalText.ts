@@ -1,8 +1,10 @@
 /**
- * Text from an SSH server (keyboard-interactive names, instructions and
- * prompts) is shown on the user's terminal. Control characters in it could
- * move the cursor, rewrite what was shown before or retitle the window, so
- * they are shown as visible escapes instead, as OpenSSH does with strnvis.
+ * Text from peers is shown on the user's terminal: an SSH server's
+ * keyboard-interactive names, instructions and prompts, and in the log the
+ * file names of FTP commands and the text of replies. Control characters in
+ * it could move the cursor, rewrite what was shown before or retitle the
+ * window, so they are shown as visible escapes instead, as OpenSSH does with
+ * strnvis.
  */
 // C0 controls other than tab and newline, DEL, C1 controls, and the Unicode
 // bidirectional overrides that can make a prompt read backwards.
