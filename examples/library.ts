@@ -63,7 +63,7 @@ async function main(): Promise<number> {
       },
       // Port 0: a free port on loopback, read back from `listeners`.
       forwards: [{ bindAddress: '127.0.0.1', bindPort: 0, ftpHost: setting('FTP_HOST', 'localhost'), ftpPort: portSetting('FTP_PORT', 21) }],
-      logger: await createLogger({ level: 'warn', format: 'json' }),
+      logger: createLogger({ level: 'warn', format: 'json' }),
     });
   } catch (error) {
     // Host key, authentication, connection: one line, and ftpfwd's exit code.

@@ -1,5 +1,5 @@
 import pino, { type Logger, type LevelWithSilent } from 'pino';
-import type { LineSink } from './logging/prettySink.js';
+import { prettyLine, type LogRecord, type PrettyOptions } from './logging/prettyLines.js';
 
 export type LogFormat = 'pretty' | 'json';
 
@@ -18,23 +18,45 @@ export interface LoggerOptions {
  */
 const REDACTED_PATHS = ['password', 'passphrase', 'privateKey', 'key', '*.password', '*.passphrase', '*.privateKey'];
 
-/**
- * A logger writing JSON lines, or the pretty format's one line per record.
- * Asynchronous because the pretty format's code is loaded only when it is
- * asked for: a service logging JSON does not load it at start-up.
- */
-export async function createLogger(options: LoggerOptions): Promise<Logger> {
+/** What pino writes to: one call per record, a JSON line. */
+interface LineSink {
+  write(line: string): unknown;
+}
+
+export function createLogger(options: LoggerOptions): Logger {
   const base = { level: options.level, base: null, redact: { paths: REDACTED_PATHS, censor: '****' } } as const;
   // A synchronous write to stderr rather than a worker-thread transport:
   // lines written just before exit are not lost.
   const destination = options.destination === process.stderr ? undefined : options.destination;
   const sink: LineSink = destination ?? pino.destination({ dest: 2, sync: true });
   if (options.format === 'pretty') {
-    const { prettySink } = await import('./logging/prettySink.js');
     const colors = options.colors ?? (destination === undefined && process.stderr.isTTY);
     return pino(base, prettySink(sink, { colors, serverReplies: options.level === 'trace' }));
   }
   return pino(base, sink);
+}
+
+/**
+ * The pretty format as a stream of pino's own, in the same thread: each
+ * JSON record is turned into its line and written on at once, so the
+ * records keep every field (redaction included) and there is one logging
+ * path whatever the format.
+ */
+function prettySink(destination: LineSink, options: PrettyOptions): LineSink {
+  return {
+    write(json: string): boolean {
+      let record: LogRecord;
+      try {
+        record = JSON.parse(json) as LogRecord;
+      } catch {
+        destination.write(json);
+        return true;
+      }
+      const line = prettyLine(record, options);
+      if (line !== null) destination.write(`${line}\n`);
+      return true;
+    },
+  };
 }
 
 /** A logger that drops everything, for library users who pass none. */

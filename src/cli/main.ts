@@ -69,7 +69,7 @@ export function parseRunSettings(options: CliOptions): RunSettings {
   };
 }
 
-function createCliLogger(options: CliOptions): Promise<Logger> {
+function createCliLogger(options: CliOptions): Logger {
   const level = logLevel(options);
   if (options.logFile) {
     const path = options.logFile;
@@ -208,7 +208,7 @@ export async function run(argv: string[]): Promise<number> {
   let logger: Logger;
   try {
     settings = parseRunSettings(options);
-    logger = await createCliLogger(options);
+    logger = createCliLogger(options);
   } catch (error) {
     return failed(error);
   }

@@ -37,7 +37,7 @@ export async function startTestForwarder(
       knownHostsFiles: [sshd.knownHostsFile],
     },
     forwards: [{ bindAddress: '127.0.0.1', bindPort: 0, ftpHost, ftpPort }],
-    logger: await createLogger({ level: 'debug', format: 'json', destination: sink }),
+    logger: createLogger({ level: 'debug', format: 'json', destination: sink }),
     ...extra,
   });
   const listener = forwarder.listeners[0]!;

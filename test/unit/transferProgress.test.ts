@@ -2,13 +2,12 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import type { Logger } from 'pino';
 import { isFtpfwdError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { DEFAULT_PROGRESS_INTERVAL_MS, progressInterval, TransferWatch, type TransferBytes } from '../../src/session/transferProgress.js';
 import { MAX_TIMER_MS } from '../../src/timers.js';
 
-async function jsonLog(): Promise<{ log: Logger; records(): Array<Record<string, unknown>> }> {
+function jsonLog(): { log: ReturnType<typeof createLogger>; records(): Array<Record<string, unknown>> } {
   const lines: string[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -16,12 +15,12 @@ async function jsonLog(): Promise<{ log: Logger; records(): Array<Record<string,
       callback();
     },
   });
-  return { log: await createLogger({ level: 'info', format: 'json', destination: stream }), records: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>) };
+  return { log: createLogger({ level: 'info', format: 'json', destination: stream }), records: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>) };
 }
 
 describe('TransferWatch', () => {
   it('logs a progress record each interval while the transfer runs, and none once stopped', async () => {
-    const { log, records } = await jsonLog();
+    const { log, records } = jsonLog();
     const bytes: TransferBytes = { bytesToServer: 0, bytesToClient: 0 };
     const pump = setInterval(() => (bytes.bytesToClient += 10_000), 5);
     const watch = new TransferWatch({ command: () => 'RETR big.iso', bytes: () => ({ ...bytes }) }, log, 40);
@@ -47,7 +46,7 @@ describe('TransferWatch', () => {
   });
 
   it('with interval 0 logs nothing, and still reports its state', async () => {
-    const { log, records } = await jsonLog();
+    const { log, records } = jsonLog();
     const watch = new TransferWatch({ command: () => null, bytes: () => ({ bytesToServer: 4_000, bytesToClient: 0 }) }, log, 0);
     await sleep(30);
     const status = watch.status();
