@@ -5,7 +5,8 @@ import { errorMessage } from '../errors.js';
 import type { ActiveTarget } from '../ftp/dataAddresses.js';
 import type { RemoteForward, SshConnection } from '../ssh/sshConnection.js';
 import { DEFAULT_WINDOW_TUNING, WindowTuner, type WindowBudget } from '../ssh/windowTuner.js';
-import { relay, type Relay, type RelayResult, type WindowSizing } from './relay.js';
+import { plainEnds, relay, type Relay, type RelayResult, type WindowSizing } from './relay.js';
+import { securedRelay, type DataTls } from './securedRelay.js';
 
 export interface DataTimeouts {
   /** How long a data listener or remote forward waits for its one connection. */
@@ -48,6 +49,8 @@ export interface DataContext {
   setupEnded(setup: DataSetup): void;
   /** A relay started carrying bytes; `done` is called once when it ends. */
   transferStarted(transfer: RunningTransfer): { done(record: TransferRecord): void };
+  /** TLS on either end of this data connection, as the control connection has it. */
+  tls: DataTls;
 }
 
 /** Relays a data connection, its channel's window sized to the path as it goes. */
@@ -57,7 +60,10 @@ function startRelay(context: DataContext, socket: Socket, channel: ClientChannel
     roundTripMs: () => context.ssh.roundTripMs,
     onChange: (windowBytes) => context.log.debug({ windowBytes, roundTripMs: Math.round(context.ssh.roundTripMs) }, 'data channel window raised'),
   };
-  superviseRelay(context, relay(socket, channel, context.timeouts.lingerMs, sizing));
+  const { lingerMs } = context.timeouts;
+  const { tls } = context;
+  const running = tls.server === null && tls.client === null ? relay(plainEnds(socket, channel), lingerMs, sizing) : securedRelay(socket, channel, tls, lingerMs, sizing, context.log);
+  superviseRelay(context, running);
 }
 
 /** Carries one relayed data connection and reports it to its session when it ends. */

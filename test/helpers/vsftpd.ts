@@ -33,6 +33,42 @@ export interface VsftpdOptions {
    * vsftpd's own limits and isolation.
    */
   maxSessions?: number;
+  /** FTPS (see VsftpdTls). */
+  tls?: VsftpdTls;
+}
+
+/**
+ * FTPS as a hardened vsftpd does it: TLS required for logins and for every
+ * data connection, and data connections must resume the control
+ * connection's TLS session (require_ssl_reuse). debug_ssl logs each
+ * handshake, session reuse included.
+ */
+export interface VsftpdTls {
+  /** PEM files. */
+  certFile: string;
+  keyFile: string;
+  /** Implicit TLS (TLS from the first byte) instead of AUTH TLS. */
+  implicit?: boolean;
+  /** Default true. */
+  requireReuse?: boolean;
+}
+
+function tlsConfig(tls: VsftpdTls | undefined): Record<string, string | number | boolean> {
+  if (tls === undefined) return {};
+  return {
+    ssl_enable: true,
+    allow_anon_ssl: true,
+    force_anon_logins_ssl: true,
+    force_anon_data_ssl: true,
+    force_local_logins_ssl: true,
+    force_local_data_ssl: true,
+    require_ssl_reuse: tls.requireReuse ?? true,
+    implicit_ssl: tls.implicit ?? false,
+    rsa_cert_file: tls.certFile,
+    rsa_private_key_file: tls.keyFile,
+    ssl_ciphers: 'HIGH',
+    debug_ssl: true,
+  };
 }
 
 export interface VsftpdInstance {
@@ -130,6 +166,7 @@ export async function startVsftpd(opts: VsftpdOptions): Promise<VsftpdInstance> 
         dual_log_enable: true,
         log_ftp_protocol: true,
         use_localtime: false,
+        ...tlsConfig(opts.tls),
       }),
     );
 
