@@ -191,5 +191,10 @@ export async function startServerTls(stream: Duplex, settings: ServerTlsSettings
 export async function startClientTls(socket: Socket, settings: ClientTlsSettings, timeoutMs: number): Promise<TLSSocket> {
   const secured = new TLSSocket(socket, { isServer: true, secureContext: settings.context });
   await handshake(secured, 'secure', timeoutMs, 'the FTP client');
+  // TLS 1.3 session tickets go out on their own before the first data: an
+  // OpenSSL client (Python's ftplib) that reads a ticket together with a
+  // short listing and its close_notify fails its shutdown ("shutdown while
+  // in init").
+  await new Promise((resolve) => setImmediate(resolve));
   return secured;
 }

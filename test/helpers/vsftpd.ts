@@ -3,6 +3,7 @@ import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
 import { isIPv6 } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
+import type { FtpServerTls } from './ftpServer.js';
 import { freePort } from './ports.js';
 import { run, startProcess, type ProcessHandle } from './processes.js';
 import { waitForTcp } from './tcp.js';
@@ -43,15 +44,7 @@ export interface VsftpdOptions {
  * connection's TLS session (require_ssl_reuse). debug_ssl logs each
  * handshake, session reuse included.
  */
-export interface VsftpdTls {
-  /** PEM files. */
-  certFile: string;
-  keyFile: string;
-  /** Implicit TLS (TLS from the first byte) instead of AUTH TLS. */
-  implicit?: boolean;
-  /** Default true. */
-  requireReuse?: boolean;
-}
+export type VsftpdTls = FtpServerTls;
 
 function tlsConfig(tls: VsftpdTls | undefined): Record<string, string | number | boolean> {
   if (tls === undefined) return {};
@@ -67,6 +60,8 @@ function tlsConfig(tls: VsftpdTls | undefined): Record<string, string | number |
     rsa_cert_file: tls.certFile,
     rsa_private_key_file: tls.keyFile,
     ssl_ciphers: 'HIGH',
+    // vsftpd 3.0.3 has switches for TLS 1.0 to 1.2 only: TLS 1.3 stays on.
+    ...(tls.version === 'TLSv1.2' ? { ssl_tlsv1: false, ssl_tlsv1_1: false } : {}),
     debug_ssl: true,
   };
 }
