@@ -1,6 +1,8 @@
 import { CommanderError } from 'commander';
 import { createWriteStream, openSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { LevelWithSilent, Logger } from 'pino';
 import { errorCode, errorMessage, EXIT_CODES, exitCodeFor, FtpfwdError, isFtpfwdError } from '../errors.js';
 import { createLogger } from '../log.js';
@@ -128,15 +130,34 @@ export async function toForwarderOptions(destinationText: string, options: CliOp
     activeMode: options.activeMode,
     activeAddress: options.activeAddress,
     honourPassiveAddress: options.honourPassiveAddress ?? false,
+    sshdNoDelay: options.sshdNodelay ?? false,
     logger,
     homeDir,
     timeouts,
     ...(maxSessions === undefined ? {} : { maxSessions }),
     reconnect: { enabled: !options.exitOnDisconnect },
+    ...(collectGarbage === undefined ? {} : { collectGarbage }),
     // BatchMode and a background process have nobody to ask.
     ...(target.batchMode || options.background || env[BACKGROUND_CHILD_ENV] === '1' ? {} : { prompt: createTerminalPrompter() }),
   };
 }
+
+/**
+ * A minor garbage collection for the relays' pacing (ForwarderOptions.
+ * collectGarbage). The command line owns its process, so it may enable
+ * V8's gc function; a library user decides for theirs.
+ */
+function minorCollector(): (() => void) | undefined {
+  try {
+    setFlagsFromString('--expose-gc');
+    const gc: unknown = runInNewContext('gc');
+    return typeof gc === 'function' ? () => (gc as (options: { type: 'minor' }) => void)({ type: 'minor' }) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const collectGarbage = minorCollector();
 
 function describeError(error: unknown): string {
   return isFtpfwdError(error) ? error.message : `internal error: ${errorMessage(error)}`;

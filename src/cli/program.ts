@@ -20,6 +20,7 @@ export interface CliOptions extends BridgeCliOptions, TlsCliOptions {
   activeAddress?: string;
   activeMode: ActiveMode;
   honourPassiveAddress?: boolean;
+  sshdNodelay?: boolean;
   exitOnDisconnect?: boolean;
   maxSessions?: string;
   idleTimeout?: string;
@@ -98,6 +99,7 @@ export function buildProgram(): Command {
     .option('--active-address <addr>', "address on the SSH server's side that the FTP server connects to in active mode")
     .addOption(new Option('--active-mode <mode>', 'how PORT/EPRT are carried').choices(['auto', 'forward', 'convert']).default('auto'))
     .option('--honour-passive-address', "connect data channels to the address in the server's 227 reply instead of the FTP host")
+    .option('--sshd-nodelay', "start and close the SSH server's sftp subsystem once per connection, so that sshd sends small packets at once (faster small files on long links; under a forced command, that command runs instead)")
     .option('--exit-on-disconnect', 'exit (code 5) when the SSH connection drops instead of reconnecting')
     .option('--max-sessions <n>', 'FTP sessions at once; more get 421 (default 64)')
     .option('--idle-timeout <seconds>', 'close control sessions idle this long, 0 for never (default 1800)')

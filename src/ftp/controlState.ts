@@ -77,6 +77,11 @@ type Pending =
       verb: string;
       /** An ABOR sent while a transfer command still awaited its reply. */
       abortsTransfer?: boolean;
+      /**
+       * The client has been answered already (its transfer failed on our
+       * side): the server's replies to this command are consumed, not sent.
+       */
+      answered?: boolean;
     }
   | { kind: 'converted'; verb: PassiveVerb; target: ActiveTarget }
   | { kind: 'local'; reply: Buffer };
@@ -195,7 +200,7 @@ export class ControlState {
    * servers then send one more reply for the ABOR, or none. It is kept out
    * of the FIFO so that it holds back no later reply.
    */
-  private abortMayAnswer = false;
+  private abortMayAnswer: 'forward' | 'consume' | null = null;
   /** The client's control connection is (about to be) TLS. */
   private clientSecured = false;
   /** The client asked for protected data connections (PROT P). */
@@ -404,7 +409,7 @@ export class ControlState {
   /** A complete reply (or the last line of one already passed through). */
   private onReply(code: number, lines: Buffer[]): Step {
     if (code === 421) return { toServer: [], toClient: lines.map(masked), action: { kind: 'close-session', reason: 'FTP server sent 421' } };
-    if (isPreliminary(code)) return this.withReleasedLocals(lines.map(masked));
+    if (isPreliminary(code)) return this.withReleasedLocals(this.answeredHead() ? [] : lines.map(masked));
     if (code === 227 || code === 229) return this.onPassiveReply(code, lines);
     return this.onOrdinaryReply(code, lines);
   }
@@ -412,7 +417,8 @@ export class ControlState {
   private onOrdinaryReply(code: number, lines: Buffer[]): Step {
     const warnings: string[] = [];
     const toClient: Buffer[] = [];
-    if (this.answersCompletedAbort(code)) return this.withReleasedLocals(lines.map(masked));
+    const lateAbort = this.answersCompletedAbort(code);
+    if (lateAbort) return this.withReleasedLocals(lateAbort === 'forward' ? lines.map(masked) : []);
     const head = this.pending.at(0);
     if (head === undefined || head.kind === 'local') {
       // Local replies can only be queued here if they came in the middle of this reply.
@@ -424,31 +430,31 @@ export class ControlState {
       // The server refused (or ignored) the PASV/EPSV we sent for a PORT/EPRT.
       return this.withReleasedLocals([reply(LOCAL_REPLIES.activeNeedsPassive(code))]);
     }
-    toClient.push(...lines.map(masked));
+    if (!head.answered) toClient.push(...lines.map(masked));
     const step = this.withReleasedLocals(toClient);
     if ((head.verb === 'PORT' || head.verb === 'EPRT') && code >= 400) return { ...step, action: { kind: 'release-data' } };
     if (head.verb === 'REIN' && code < 300) return { ...step, action: { kind: 'reset-data' } };
     const next = this.pending.at(0);
     if (isTransferVerb(head.verb) && code < 400 && next?.kind === 'server' && next.verb === 'ABOR' && next.abortsTransfer) {
       this.pending.shift();
-      this.abortMayAnswer = true;
+      this.abortMayAnswer = next.answered ? 'consume' : 'forward';
       return this.withReleasedLocals(step.toClient);
     }
     return step;
   }
 
   /** Whether this reply is the late answer to an ABOR whose transfer had completed (see abortMayAnswer). */
-  private answersCompletedAbort(code: number): boolean {
-    if (!this.abortMayAnswer) return false;
-    this.abortMayAnswer = false;
-    return answersAbort(code);
+  private answersCompletedAbort(code: number): 'forward' | 'consume' | null {
+    const late = this.abortMayAnswer;
+    this.abortMayAnswer = null;
+    return late !== null && answersAbort(code) ? late : null;
   }
 
   private onPassiveReply(code: 227 | 229, lines: Buffer[]): Step {
     const verb: PassiveVerb = code === 227 ? 'PASV' : 'EPSV';
     const toClient: Buffer[] = [];
     const warnings: string[] = [];
-    this.abortMayAnswer = false;
+    this.abortMayAnswer = null;
     const headVerb = passiveVerbOf(this.firstServerEntry());
     if (headVerb !== null && headVerb !== verb) {
       // EPSV answered with a 227 (or PASV with a 229): not usable as the
@@ -515,6 +521,38 @@ export class ControlState {
     this.awaitingPassiveListener = null;
     this.pending.shift();
     return awaiting;
+  }
+
+  /**
+   * The data connection of the transfer command sent last could not be
+   * opened on our side (the SSH server refused its channel) after the
+   * command went upstream, where the server now waits for a data
+   * connection that will never come. The client gets a 425 for it at once,
+   * in the order of its commands; the server gets an ABOR; the server's
+   * replies to both are consumed. Nothing happens when that command has
+   * been answered already.
+   */
+  dataConnectionFailed(): Step {
+    let index = -1;
+    for (let at = this.pending.length - 1; at >= 0; at -= 1) {
+      const entry = this.pending.at(at);
+      if (entry?.kind === 'server' && isTransferVerb(entry.verb)) {
+        index = entry.answered ? -1 : at;
+        break;
+      }
+    }
+    if (index === -1) return { toServer: [], toClient: [] };
+    const transfer = this.pending.at(index) as Pending & { kind: 'server' };
+    transfer.answered = true;
+    this.pending.insertAt(index, { kind: 'local', reply: reply(LOCAL_REPLIES.dataChannelFailed) });
+    this.pending.push({ kind: 'server', verb: 'ABOR', abortsTransfer: true, answered: true });
+    return { ...this.withReleasedLocals([]), toServer: [reply('ABOR')] };
+  }
+
+  /** Whether the head of the queue is a command the client has been answered for already. */
+  private answeredHead(): boolean {
+    const head = this.pending.at(0);
+    return head?.kind === 'server' && head.answered === true;
   }
 
   /**

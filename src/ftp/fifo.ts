@@ -20,6 +20,11 @@ export class Fifo<T> {
     return index < 0 ? undefined : this.items[this.head + index];
   }
 
+  /** Inserts `item` so that it is `index` places from the front (O(n): for rare repairs). */
+  insertAt(index: number, item: T): void {
+    this.items.splice(this.head + Math.max(0, Math.min(index, this.length)), 0, item);
+  }
+
   shift(): T | undefined {
     if (this.head >= this.items.length) return undefined;
     const item = this.items[this.head];

@@ -5,6 +5,7 @@ import { errorMessage } from '../errors.js';
 import type { ActiveTarget } from '../ftp/dataAddresses.js';
 import type { RemoteForward, SshConnection } from '../ssh/sshConnection.js';
 import { DEFAULT_WINDOW_TUNING, WindowTuner, type WindowBudget } from '../ssh/windowTuner.js';
+import type { GarbagePacer } from './garbagePacer.js';
 import { plainEnds, relay, type Relay, type RelayResult, type WindowSizing } from './relay.js';
 import { securedRelay, type DataTls } from './securedRelay.js';
 
@@ -45,6 +46,8 @@ export interface DataContext {
   timeouts: DataTimeouts;
   /** Where data channels' larger receive windows come from; all of them share it. */
   windowBudget: WindowBudget;
+  /** Told of every chunk moved, to keep dead buffers from piling up. */
+  pacer: GarbagePacer;
   /** A set-up is no longer pending: used, timed out or closed. */
   setupEnded(setup: DataSetup): void;
   /** A relay started carrying bytes; `done` is called once when it ends. */
@@ -61,8 +64,8 @@ function startRelay(context: DataContext, socket: Socket, channel: ClientChannel
     onChange: (windowBytes) => context.log.debug({ windowBytes, roundTripMs: Math.round(context.ssh.roundTripMs) }, 'data channel window raised'),
   };
   const { lingerMs } = context.timeouts;
-  const { tls } = context;
-  const running = tls.server === null && tls.client === null ? relay(plainEnds(socket, channel), lingerMs, sizing) : securedRelay(socket, channel, tls, lingerMs, sizing, context.log);
+  const { tls, pacer } = context;
+  const running = tls.server === null && tls.client === null ? relay(plainEnds(socket, channel), lingerMs, sizing, pacer) : securedRelay(socket, channel, tls, lingerMs, sizing, pacer, context.log);
   superviseRelay(context, running);
 }
 

@@ -11,6 +11,7 @@ import { isLoopbackAddress, normalizeAddress, passiveDataHost, sameAddress } fro
 import type { SshConnection } from '../ssh/sshConnection.js';
 import type { WindowBudget } from '../ssh/windowTuner.js';
 import { ControlFlow, type Side } from './controlFlow.js';
+import type { GarbagePacer } from './garbagePacer.js';
 import {
   ActiveDataForward,
   ConvertedActiveConnection,
@@ -57,6 +58,7 @@ export interface SessionOptions {
   remoteForwards: RemoteForwardBudget;
   /** Shared by every data channel of the forwarder (see WindowTuner). */
   windowBudget: WindowBudget;
+  pacer: GarbagePacer;
   /** Use the address in a 227 reply instead of the control connection's host. */
   honourPassiveAddress: boolean;
   maxLineLength: number;
@@ -77,6 +79,20 @@ export interface SessionOptions {
 const MAX_PENDING_COMMANDS = 1024;
 
 type DataMode = 'passive' | 'active-forward' | 'active-converted';
+
+/** Whether a data set-up's SSH channel opened: `settled` is undefined until it is known. */
+interface SetupOutcome {
+  readonly ready: Promise<boolean>;
+  settled: boolean | undefined;
+}
+
+function setupOutcome(ready: Promise<boolean>): SetupOutcome {
+  const outcome: SetupOutcome = { ready, settled: undefined };
+  void ready.then((ok) => {
+    outcome.settled = ok;
+  });
+  return outcome;
+}
 
 /** How long a forced close waits for the peers to take our last bytes and close their side. */
 const FORCED_LINGER_MS = 1_000;
@@ -105,8 +121,8 @@ export class FtpSession {
   /** The one data connection set up and not yet used; a new set-up releases it. */
   private pendingSetup: DataSetup | null = null;
   private readonly transfers = new Set<RunningTransfer>();
-  /** Whether the SSH side of the latest data connection set-up succeeded. */
-  private latestDataSetup: Promise<boolean> | null = null;
+  /** Whether the SSH side of the latest data connection set-up succeeded, once known. */
+  private latestDataSetup: SetupOutcome | null = null;
   private closeReason: string | null = null;
   /** The client ended its side: the session closes once every reply it is owed has arrived. */
   private clientEnded = false;
@@ -282,16 +298,21 @@ export class FtpSession {
     if (this.log.isLevelEnabled('debug')) this.log.debug({ command: describeCommandForLog(command) }, 'client command');
     if (isTransferCommand(command)) {
       this.lastTransferCommand = describeCommandForLog(command);
-      if (this.latestDataSetup) {
-        // The data channel was requested a round trip ago, so this rarely
-        // waits. If SSH refused it, fail now instead of leaving the server
-        // waiting for a data connection until its own timeout.
-        const setup = this.latestDataSetup;
-        this.latestDataSetup = null;
-        if (!(await setup)) {
-          await this.apply(this.state.refuseClientLine(LOCAL_REPLIES.dataChannelFailed));
-          return;
-        }
+      const setup = this.latestDataSetup;
+      this.latestDataSetup = null;
+      // Known failed already: the server would wait for a data connection
+      // that never comes, so the command does not go upstream.
+      if (setup?.settled === false) {
+        await this.apply(this.state.refuseClientLine(LOCAL_REPLIES.dataChannelFailed));
+        return;
+      }
+      // Not known yet: the command goes now, without waiting a round trip
+      // for the channel; if the channel turns out refused, the client gets
+      // its 425 then and the server an ABOR.
+      if (setup && setup.settled === undefined) {
+        void setup.ready.then((ok) => {
+          if (!ok && !this.isClosed) this.send(this.state.dataConnectionFailed());
+        });
       }
     }
     await this.apply(this.state.onClientCommand(command, line));
@@ -397,7 +418,7 @@ export class FtpSession {
         return;
       }
       this.pendingSetup = listener;
-      this.latestDataSetup = listener.channelReady;
+      this.latestDataSetup = setupOutcome(listener.channelReady);
       this.send(this.state.passiveListenerReady(listenHost, listener.port));
     } catch (error) {
       this.log.warn({ reason: errorMessage(error) }, 'could not open a passive data listener');
@@ -460,7 +481,7 @@ export class FtpSession {
     context.log.debug({ target: action.target.port, serverPort: action.serverPort }, 'active mode converted to passive upstream');
     const connection = new ConvertedActiveConnection(context, this.origin(), this.passiveTarget(action.serverHost), action.serverPort, action.target);
     this.pendingSetup = connection;
-    this.latestDataSetup = connection.ready;
+    this.latestDataSetup = setupOutcome(connection.ready);
   }
 
   private dataContext(mode: DataMode): DataContext {
@@ -471,6 +492,7 @@ export class FtpSession {
       log,
       timeouts: this.options.timeouts,
       windowBudget: this.options.windowBudget,
+      pacer: this.options.pacer,
       setupEnded: (setup) => {
         if (this.pendingSetup === setup) this.pendingSetup = null;
       },

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ClientChannel } from 'ssh2';
 import type { WindowTuner } from '../ssh/windowTuner.js';
+import type { GarbagePacer } from './garbagePacer.js';
 
 export interface RelayResult {
   /** Bytes that went from the local socket into the SSH channel. */
@@ -80,7 +81,7 @@ export interface WindowSizing {
   onChange?(windowBytes: number): void;
 }
 
-export function relay(ends: RelayEnds, lingerMs: number, sizing?: WindowSizing): Relay {
+export function relay(ends: RelayEnds, lingerMs: number, sizing?: WindowSizing, pacer?: GarbagePacer): Relay {
   const { local, localSocket, remote, channel } = ends;
   const startedAt = Date.now();
   let bytesToRemote = 0;
@@ -118,10 +119,12 @@ export function relay(ends: RelayEnds, lingerMs: number, sizing?: WindowSizing):
   local.on('data', (chunk: Buffer) => {
     bytesToRemote += chunk.length;
     progressed();
+    pacer?.moved(chunk.length);
   });
   remote.on('data', (chunk: Buffer) => {
     bytesToLocal += chunk.length;
     progressed();
+    pacer?.moved(chunk.length);
     if (sizing) {
       const backlogBytes = local.writableLength + remote.readableLength + (remote === channel ? 0 : channel.readableLength);
       const window = sizing.tuner.onDelivered({ bytes: chunk.length, nowMs: performance.now(), backlogBytes, roundTripMs: sizing.roundTripMs() });
@@ -156,7 +159,10 @@ export function relay(ends: RelayEnds, lingerMs: number, sizing?: WindowSizing):
   channel.once('close', () => {
     // The channel is gone: nothing more can be sent into it, and writes
     // would never call back. Let what it already delivered reach the local
-    // side, then close.
+    // side, then close. After finish() (which destroys the channel, so this
+    // fires then too) there is nothing left to wait for: a linger timer
+    // armed now would hold the whole session in memory for lingerMs.
+    if (finished) return;
     channelGone = true;
     local.unpipe(remote);
     local.pause();

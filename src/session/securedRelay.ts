@@ -3,6 +3,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ClientChannel } from 'ssh2';
 import { errorMessage } from '../errors.js';
+import type { GarbagePacer } from './garbagePacer.js';
 import { relay, type Relay, type RelayResult, type WindowSizing } from './relay.js';
 import { describeTls } from './tls.js';
 
@@ -20,7 +21,7 @@ export interface DataTls {
  * sockets, and a failed handshake ends it with that error. Until they are
  * done nothing is read from either end (the client's socket stays paused).
  */
-export function securedRelay(socket: Socket, channel: ClientChannel, tls: DataTls, lingerMs: number, sizing: WindowSizing, log: Logger): Relay {
+export function securedRelay(socket: Socket, channel: ClientChannel, tls: DataTls, lingerMs: number, sizing: WindowSizing, pacer: GarbagePacer, log: Logger): Relay {
   const startedAt = Date.now();
   let inner: Relay | null = null;
   let stopped: Error | null = null;
@@ -40,7 +41,7 @@ export function securedRelay(socket: Socket, channel: ClientChannel, tls: DataTl
       if (log.isLevelEnabled('debug')) {
         log.debug({ client: local === socket ? 'plain' : describeTls(local as TLSSocket), server: remote === channel ? 'plain' : describeTls(remote as TLSSocket), resumed: remote === channel ? undefined : (remote as TLSSocket).isSessionReused() }, 'data connection TLS');
       }
-      inner = relay({ local, localSocket: socket, remote, channel }, lingerMs, sizing);
+      inner = relay({ local, localSocket: socket, remote, channel }, lingerMs, sizing, pacer);
       if (orphanMs > 0) inner.orphan(orphanMs);
       return await inner.done;
     } catch (error) {

@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { isIPv4, type Socket } from 'node:net';
 import { errorCode } from '../errors.js';
@@ -12,9 +12,9 @@ import { addressBytes, ownerInBuffer, socketKeys, type Endpoint } from '../net/p
  * the network namespace, with its owner, in /proc/net/tcp{,6}.
  *
  * The kernel writes those tables as they are read, a few microseconds a
- * socket, so a busy machine's table costs milliseconds: it is read in
- * chunks and only up to the line wanted, into one buffer, and searched for
- * that line's exact bytes rather than parsed.
+ * socket, so a busy machine's table costs milliseconds: reads are shared
+ * by the lookups that arrive together, and searched for the line's exact
+ * bytes rather than parsed.
  *
  * Where the optional native addon ftpfwd-sockdiag could be built (Linux,
  * with a C compiler at install time), the kernel is asked for that one
@@ -25,23 +25,25 @@ import { addressBytes, ownerInBuffer, socketKeys, type Endpoint } from '../net/p
  * than lets in), or 'unsupported' when there are no such tables (not
  * Linux), in which case only addresses can be compared.
  */
-export async function peerOwner(socket: Socket): Promise<number | null | 'unsupported'> {
+export async function peerOwner(socket: Socket, { useSockDiag = true }: { useSockDiag?: boolean } = {}): Promise<number | null | 'unsupported'> {
   const { remoteAddress, remotePort, localAddress, localPort } = socket;
   if (remoteAddress === undefined || remotePort === undefined || localAddress === undefined || localPort === undefined) return null;
-  const diag = sockDiag();
+  // The peer's socket has the addresses the other way round.
+  const peerLocal: Endpoint = { address: remoteAddress, port: remotePort };
+  const peerRemote: Endpoint = { address: localAddress, port: localPort };
+  const diag = useSockDiag ? sockDiag() : null;
   if (diag) {
     try {
-      return ownerBySockDiag(diag, { address: remoteAddress, port: remotePort }, { address: localAddress, port: localPort });
+      return ownerBySockDiag(diag, peerLocal, peerRemote);
     } catch {
       // A kernel without sock_diag for TCP: the tables below still work.
     }
   }
-  // The peer's socket has the addresses the other way round.
-  const keys = socketKeys({ address: remoteAddress, port: remotePort }, { address: localAddress, port: localPort });
+  const keys = socketKeys(peerLocal, peerRemote);
   let listed = false;
-  for (const [table, key] of [['/proc/net/tcp', keys.tcp], ['/proc/net/tcp6', keys.tcp6]] as const) {
+  for (const [read, key] of [[readTcp, keys.tcp], [readTcp6, keys.tcp6]] as const) {
     if (key === null) continue;
-    const found = await searchTable(table, key);
+    const found = await searchTable(read, key);
     if (found === 'missing') continue;
     listed = true;
     if (found !== null) return found;
@@ -49,38 +51,53 @@ export async function peerOwner(socket: Socket): Promise<number | null | 'unsupp
   return listed ? null : 'unsupported';
 }
 
-/** Bytes read from a table at a time; a line is about 150 bytes. */
-const CHUNK_BYTES = 64 * 1024;
+/** Whether the native sock_diag lookup is in use (the addon was built and loads). */
+export function sockDiagAvailable(): boolean {
+  return sockDiag() !== null;
+}
 
-async function searchTable(table: string, key: string): Promise<number | null | 'missing'> {
-  let file;
-  try {
-    file = await open(table, 'r');
-  } catch (error) {
-    return errorCode(error) === 'ENOENT' ? 'missing' : null;
-  }
-  const keyBytes = Buffer.from(key, 'latin1');
-  // Bytes, not text: the table is searched where it was read, with no copy.
-  const buffer = Buffer.allocUnsafe(CHUNK_BYTES * 2);
-  let held = 0;
-  try {
-    for (;;) {
-      const { bytesRead } = await file.read(buffer, held, buffer.length - held, null);
-      const end = held + bytesRead;
-      const owner = ownerInBuffer(buffer.subarray(0, end), keyBytes);
-      if (typeof owner === 'number') return owner;
-      if (bytesRead === 0) return null;
-      // Keep the unfinished last line (or the whole line of the key) for the next read.
-      const keep = owner === undefined ? buffer.indexOf(keyBytes) : buffer.lastIndexOf(0x0a, end - 1) + 1;
-      buffer.copy(buffer, 0, keep, end);
-      held = end - keep;
-      if (held > CHUNK_BYTES) return null;
-    }
-  } catch {
-    return null;
-  } finally {
-    await file.close();
-  }
+/**
+ * Reads one table, shared by the lookups that arrive together. A read
+ * costs the kernel a walk of every socket (milliseconds on a busy
+ * machine), and each data connection needs one: 500 sessions at once would
+ * queue a thousand reads on the thread pool and hold a buffer for each. At
+ * most one read is under way, plus one queued for the lookups that arrived
+ * during it; each lookup gets a read that began after it did, so its socket
+ * is listed. Resolves 'missing' when there is no such table, null when it
+ * cannot be read.
+ */
+function sharedTableReader(file: string): () => Promise<Buffer | null | 'missing'> {
+  let running: Promise<Buffer | null | 'missing'> | null = null;
+  let queued: Promise<Buffer | null | 'missing'> | null = null;
+  const start = (): Promise<Buffer | null | 'missing'> => {
+    const read = readFile(file).then(
+      (bytes): Buffer => bytes,
+      (error: unknown) => (errorCode(error) === 'ENOENT' ? 'missing' : null),
+    );
+    running = read;
+    void read.then(() => {
+      if (running === read) running = null;
+    });
+    return read;
+  };
+  return () => {
+    if (running === null) return start();
+    queued ??= running.then(() => {
+      queued = null;
+      return start();
+    });
+    return queued;
+  };
+}
+
+const readTcp = sharedTableReader('/proc/net/tcp');
+const readTcp6 = sharedTableReader('/proc/net/tcp6');
+
+/** The peer's line in the tables, searched for its exact bytes rather than parsed. */
+async function searchTable(read: () => Promise<Buffer | null | 'missing'>, key: string): Promise<number | null | 'missing'> {
+  const table = await read();
+  if (table === null || table === 'missing') return table;
+  return ownerInBuffer(table, Buffer.from(key, 'latin1')) ?? null;
 }
 
 interface SockDiag {

@@ -68,8 +68,11 @@ export class SshConnection {
     client.on('keepalive', (roundTripMs) => {
       this.lastKeepaliveMs = roundTripMs;
     });
-    acknowledgePromptly(client, transport);
+    this.stopAcknowledging = acknowledgePromptly(client, transport);
   }
+
+  /** Stops sending the SSH_MSG_IGNORE acknowledgements (see acknowledgePromptly), once sshd has Nagle off. */
+  private readonly stopAcknowledging: () => void;
 
   /**
    * The best estimate of the path's round-trip time, for sizing receive
@@ -78,6 +81,37 @@ export class SshConnection {
   get roundTripMs(): number {
     const measured = Math.min(this.shortestOpenMs, this.lastKeepaliveMs ?? Number.POSITIVE_INFINITY);
     return Number.isFinite(measured) ? measured : 0;
+  }
+
+  /**
+   * Asks sshd to send small packets at once (TCP_NODELAY on its side of
+   * the connection), which it does only when a session starts a command or
+   * a subsystem: starts the `sftp` subsystem on a session channel and
+   * closes it again. Under a forced command (ForceCommand, `command=` in
+   * authorized_keys) that command runs instead, which is why this is only
+   * ever done when asked. Resolves with whether the server started it.
+   */
+  requestServerNoDelay(timeoutMs: number): Promise<boolean> {
+    return withTimeout(
+      new Promise<boolean>((resolve) => {
+        if (this.closed) return resolve(false);
+        try {
+          this.client.subsys('sftp', (error, channel) => {
+            if (error) return resolve(false);
+            channel.on('error', () => undefined);
+            channel.end();
+            channel.close();
+            this.stopAcknowledging();
+            resolve(true);
+          });
+        } catch {
+          resolve(false);
+        }
+      }),
+      timeoutMs,
+      () => new FtpfwdError('ERR_FTPFWD_TIMEOUT', `SSH server did not start its sftp subsystem within ${timeoutMs} ms`),
+      () => undefined,
+    ).catch(() => false);
   }
 
   /** The round trip of the last keepalive, or null if none was answered yet. */
@@ -363,11 +397,12 @@ class HandshakeAttempt {
  * discards it; in a steady stream our window adjustments and the kernel's
  * own acknowledgements make it rare.
  */
-function acknowledgePromptly(client: Client, transport: Duplex): void {
+function acknowledgePromptly(client: Client, transport: Duplex): () => void {
   const sent = (): number => (transport instanceof Socket ? transport.bytesWritten : -1);
   let pending = false;
+  let stopped = false;
   transport.on('data', () => {
-    if (pending) return;
+    if (pending || stopped) return;
     pending = true;
     const before = sent();
     setImmediate(() => {
@@ -375,6 +410,9 @@ function acknowledgePromptly(client: Client, transport: Duplex): void {
       if (before === -1 || sent() === before) client.sendIgnore();
     });
   });
+  return () => {
+    stopped = true;
+  };
 }
 
 /** ConnectTimeout=0 leaves TCP to the system, but a silent server must still not hold a handshake forever. */

@@ -20,6 +20,19 @@ export interface ClientOptions {
   timeoutMs?: number;
 }
 
+/** A client command line, for callers that start it themselves (to kill it, or watch it run). */
+export interface ClientCommand {
+  cmd: string;
+  args: string[];
+}
+
+export interface CommandOptions {
+  /** The client gives up after this; default 60 s. */
+  timeoutMs?: number;
+  /** Data-connection rate limit in bytes per second (the client reads no faster). */
+  limitRate?: number;
+}
+
 /** Exit status and output; stderr carries the client's control-channel trace. */
 export type ClientResult = RunResult;
 
@@ -56,9 +69,19 @@ function curlModeFlags(mode: FtpMode): string[] {
  * curl falls back from EPSV to PASV and from EPRT to PORT when the server
  * refuses the extended command; check the `-v` trace in stderr to be sure.
  */
-function curl(args: readonly string[], mode: FtpMode, opts: ClientOptions): Promise<ClientResult> {
+function curlCommand(args: readonly string[], mode: FtpMode, opts: CommandOptions): ClientCommand {
   const seconds = Math.ceil((opts.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000);
-  return runClient('curl', ['-sS', '--fail', '-v', '--max-time', String(seconds), ...curlModeFlags(mode), ...args], opts);
+  const rate = opts.limitRate === undefined ? [] : ['--limit-rate', String(opts.limitRate)];
+  return { cmd: 'curl', args: ['-sS', '--fail', '-v', '--max-time', String(seconds), ...rate, ...curlModeFlags(mode), ...args] };
+}
+
+function curl(args: readonly string[], mode: FtpMode, opts: ClientOptions): Promise<ClientResult> {
+  const { cmd, args: argv } = curlCommand(args, mode, opts);
+  return runClient(cmd, argv, opts);
+}
+
+export function curlDownloadCommand(url: string, outFile: string, mode: FtpMode, opts: CommandOptions = {}): ClientCommand {
+  return curlCommand(['-o', outFile, url], mode, opts);
 }
 
 export function curlDownload(url: string, outFile: string, mode: FtpMode, opts: ClientOptions = {}): Promise<ClientResult> {
@@ -79,7 +102,8 @@ function lftpQuote(value: string): string {
   return `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }
 
-function lftp(target: FtpTarget, mode: LftpMode, command: string, opts: ClientOptions): Promise<ClientResult> {
+/** net:max-retries 1 means one try: lftp reports a failure instead of resuming behind the test's back. */
+function lftpCommand(target: FtpTarget, mode: LftpMode, command: string, opts: CommandOptions): ClientCommand {
   const script = [
     'set cmd:fail-exit yes',
     'set net:max-retries 1',
@@ -87,12 +111,26 @@ function lftp(target: FtpTarget, mode: LftpMode, command: string, opts: ClientOp
     'set net:reconnect-interval-base 1',
     'set ftp:ssl-allow no',
     'set xfer:clobber on',
+    ...(opts.limitRate === undefined ? [] : [`set net:limit-rate ${opts.limitRate}`]),
     `set ftp:passive-mode ${mode === 'port' ? 'off' : 'on'}`,
     `set ftp:prefer-epsv ${mode === 'epsv' ? 'yes' : 'no'}`,
     `open -u anonymous,x ${ftpUrl(target, '/')}`,
     command,
   ].join('; ');
-  return runClient('lftp', ['--norc', '-d', '-c', script], opts);
+  return { cmd: 'lftp', args: ['--norc', '-d', '-c', script] };
+}
+
+function lftp(target: FtpTarget, mode: LftpMode, command: string, opts: ClientOptions): Promise<ClientResult> {
+  const { cmd, args } = lftpCommand(target, mode, command, opts);
+  return runClient(cmd, args, opts);
+}
+
+function lftpGet(remotePath: string, localFile: string): string {
+  return `get ${lftpQuote(remotePath)} -o ${lftpQuote(localFile)}`;
+}
+
+export function lftpDownloadCommand(target: FtpTarget, remotePath: string, localFile: string, mode: LftpMode, opts: CommandOptions = {}): ClientCommand {
+  return lftpCommand(target, mode, lftpGet(remotePath, localFile), opts);
 }
 
 export function lftpDownload(
@@ -102,7 +140,7 @@ export function lftpDownload(
   mode: LftpMode,
   opts: ClientOptions = {},
 ): Promise<ClientResult> {
-  return lftp(target, mode, `get ${lftpQuote(remotePath)} -o ${lftpQuote(localFile)}`, opts);
+  return lftp(target, mode, lftpGet(remotePath, localFile), opts);
 }
 
 export function lftpUpload(

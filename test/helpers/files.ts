@@ -15,9 +15,11 @@ export async function writeRandomFile(path: string, size: number): Promise<void>
   await pipeline(Readable.from(randomChunks(size)), createWriteStream(path));
 }
 
-/** Hex SHA-256 of a file's contents. */
-export async function sha256File(path: string): Promise<string> {
+/** Hex SHA-256 of a file's contents, or of its first `length` bytes. */
+export async function sha256File(path: string, length?: number): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  if (length !== 0) {
+    for await (const chunk of createReadStream(path, length === undefined ? {} : { end: length - 1 })) hash.update(chunk as Buffer);
+  }
   return hash.digest('hex');
 }

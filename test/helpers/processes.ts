@@ -132,28 +132,35 @@ function formatStatus(status: ExitStatus): string {
   return status.signal === null ? `code ${String(status.code)}` : `signal ${status.signal}`;
 }
 
+/** Direct children of `pid`, from every one of its threads (from /proc; empty where that is unavailable). */
+export function childPids(pid: number): number[] {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  const found: number[] = [];
+  for (const task of tasks) {
+    let children = '';
+    try {
+      children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8');
+    } catch {
+      continue;
+    }
+    found.push(...children.trim().split(/\s+/).filter(Boolean).map(Number));
+  }
+  return found;
+}
+
 /** Direct and indirect children of `pid` (from /proc; empty where that is unavailable). */
 export function descendantPids(pid: number): number[] {
   const found: number[] = [];
   const queue = [pid];
   for (let next = queue.shift(); next !== undefined && found.length < MAX_DESCENDANTS; next = queue.shift()) {
-    let tasks: string[];
-    try {
-      tasks = readdirSync(`/proc/${next}/task`);
-    } catch {
-      continue;
-    }
-    for (const task of tasks) {
-      let children = '';
-      try {
-        children = readFileSync(`/proc/${next}/task/${task}/children`, 'utf8');
-      } catch {
-        continue;
-      }
-      for (const child of children.trim().split(/\s+/).filter(Boolean).map(Number)) {
-        found.push(child);
-        queue.push(child);
-      }
+    for (const child of childPids(next)) {
+      found.push(child);
+      queue.push(child);
     }
   }
   return found;

@@ -63,3 +63,19 @@ export async function killLeftovers(marker: string): Promise<number[]> {
   }
   return found;
 }
+
+/** How many file descriptors `pid` has open (/proc/<pid>/fd). */
+export function openFdCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** Resident set size now (VmRSS) and at its peak (VmHWM), in KiB, from /proc/<pid>/status. */
+export function memoryKiB(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string): number => {
+    const value = new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1];
+    if (value === undefined) throw new Error(`no ${name} in /proc/${pid}/status`);
+    return Number(value);
+  };
+  return { rss: field('VmRSS'), peak: field('VmHWM') };
+}

@@ -124,6 +124,11 @@ export interface ScriptedFtpServerOptions extends FtpServerOptions {
    * Default true.
    */
   checkDataPeer?: boolean;
+  /**
+   * After this many bytes of every RETR, send `421` and close the control
+   * and data connections, as a server that is shutting down does.
+   */
+  abortRetrieveAfterBytes?: number;
 }
 
 export interface ScriptedFtpServerInstance extends FtpServerInstance {
@@ -139,6 +144,7 @@ export interface ScriptedServerConfig {
   checkDataPeer: boolean;
   pasvMinPort?: number;
   pasvMaxPort?: number;
+  abortRetrieveAfterBytes?: number;
 }
 
 const DATA_TIMEOUT_MS = 15_000;
@@ -539,7 +545,38 @@ class Session {
     if (socket === undefined) return;
     const mode = this.#type === 'I' ? 'BINARY' : 'ASCII';
     this.#send(`150 Opening ${mode} mode data connection for ${posix.basename(ftpPath)} (${info.size} bytes).`);
+    const abortAfter = this.config.abortRetrieveAfterBytes;
+    if (abortAfter !== undefined && info.size - offset > abortAfter) {
+      await this.#abortMidTransfer(createReadStream(file, { start: offset, end: offset + abortAfter - 1 }), socket);
+      return;
+    }
     await this.#transfer(createReadStream(file, { start: offset }), socket, 'writing');
+  }
+
+  /**
+   * Sends part of a file, then 421, and closes the data connection (what
+   * was written still goes out, as when a server process exits) and the
+   * control connection, without a 226 or 426.
+   */
+  async #abortMidTransfer(source: Readable, socket: Socket): Promise<void> {
+    try {
+      await pipeline(source, socket, { end: false });
+    } catch {
+      source.destroy();
+    }
+    this.trace('E: shutting down in the middle of a transfer');
+    this.#send('421 Service not available, closing control connection.');
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, DATA_TIMEOUT_MS);
+      timer.unref();
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      socket.once('close', done);
+      socket.end(done);
+    });
+    this.control.end(() => this.close());
   }
 
   /** Moves the bytes, then answers 226, or 426 when the data connection failed. */
@@ -670,6 +707,7 @@ export async function startScriptedFtpServer(opts: ScriptedFtpServerOptions): Pr
     checkDataPeer: opts.checkDataPeer ?? true,
     ...(opts.pasvMinPort === undefined ? {} : { pasvMinPort: opts.pasvMinPort }),
     ...(opts.pasvMaxPort === undefined ? {} : { pasvMaxPort: opts.pasvMaxPort }),
+    ...(opts.abortRetrieveAfterBytes === undefined ? {} : { abortRetrieveAfterBytes: opts.abortRetrieveAfterBytes }),
   };
   if (opts.netns === undefined) {
     const server = await ScriptedFtpServer.listen(config);

@@ -37,6 +37,8 @@ export interface SshdInstance {
   knownHostsFile: string;
   dir: string;
   netns: string | undefined;
+  /** The listening daemon's PID (a new one after restart); its children serve the connections. */
+  pid(): number;
   stop(): Promise<void>;
   /**
    * Simulates a crash and restart: the daemon and every connection it
@@ -163,6 +165,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdInstance> {
       dir,
       netns: opts.netns,
       log: () => started.stderr(),
+      pid: () => started.pid,
       stop: async () => {
         await started.stop();
         await removeDir(dir);

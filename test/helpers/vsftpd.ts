@@ -73,6 +73,8 @@ export interface VsftpdInstance {
   /** `<root>/incoming`, where anonymous uploads are allowed (FTP path `/incoming`). */
   uploadDir: string;
   netns: string | undefined;
+  /** The listening daemon's PID; it forks one child per session. */
+  pid: number;
   stop(): Promise<void>;
   /** Process output, then vsftpd's protocol log. */
   log(): string;
@@ -186,6 +188,7 @@ export async function startVsftpd(opts: VsftpdOptions): Promise<VsftpdInstance> 
       root,
       uploadDir,
       netns: opts.netns,
+      pid: started.pid,
       log,
       stop: async () => {
         await started.stop();
