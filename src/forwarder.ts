@@ -166,7 +166,7 @@ export function validateForwarderOptions(options: ForwarderOptions): void {
 }
 
 /** The TLS settings of each forward (in order) and of the clients; bad certificates, keys and pins fail here, before anything starts. */
-export function resolveTls(options: ForwarderOptions): { forwards: Array<ServerTlsSettings | null>; client: ClientTlsSettings | null } {
+export function resolveTls(options: Pick<ForwarderOptions, 'forwards' | 'ftpTls' | 'clientTls'>): { forwards: Array<ServerTlsSettings | null>; client: ClientTlsSettings | null } {
   return {
     forwards: options.forwards.map((forward) => {
       const tls = forward.tls ?? options.ftpTls;

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { createSecureContext, rootCertificates } from 'node:tls';
 import { errorCode, errorMessage, FtpfwdError } from '../errors.js';
 import type { FtpTlsMode } from '../ftp/upstreamTls.js';
@@ -54,6 +55,17 @@ function systemCaCertificates(): { certificates: Array<string | Buffer>; source:
   return systemCas;
 }
 
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
+
+/** Throws unless every entry holds at least one PEM certificate and each of them parses. */
+function checkPemCertificates(entries: ReadonlyArray<string | Buffer>): void {
+  for (const entry of entries) {
+    const blocks = String(entry).match(PEM_CERTIFICATE) ?? [];
+    if (blocks.length === 0) throw new Error('no PEM certificate (-----BEGIN CERTIFICATE-----) in it');
+    for (const block of blocks) new X509Certificate(block);
+  }
+}
+
 function tlsConfigError(what: string, error: unknown): FtpfwdError {
   return new FtpfwdError('ERR_FTPFWD_CONFIG', `${what}: ${errorCode(error) ?? errorMessage(error)}`, { cause: error });
 }
@@ -69,6 +81,10 @@ export function resolveServerTls(options: FtpTlsOptions, ftpHost: string): Serve
   const cas = given === undefined ? systemCaCertificates() : { certificates: given, source: options.caSource ?? 'the given CA certificates' };
   let context;
   try {
+    // Node skips whatever in `ca` is not a PEM certificate: a key or a DER
+    // file given by mistake would trust nothing, and every session would be
+    // refused for a reason that points away from the mistake.
+    if (given !== undefined) checkPemCertificates(given);
     context = createSecureContext({ ca: cas.certificates, minVersion: 'TLSv1.2' });
   } catch (error) {
     throw tlsConfigError(`cannot use the CA certificates from ${cas.source}`, error);
