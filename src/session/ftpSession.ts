@@ -664,6 +664,12 @@ export class FtpSession {
     // TLS streams end with a close_notify, then end what they run over.
     endWithin(this.serverStream ?? this.channel, lingerMs);
     endWithin(this.clientStream, lingerMs);
+    // Nothing more is read, so what still arrives is dropped and each peer's
+    // own end gets through: a client never read from (its session ended
+    // while TLS with the server was negotiated) would otherwise hold its
+    // socket, and the forwarder's shutdown, for lingerMs.
+    this.clientStream.resume();
+    (this.serverStream ?? this.channel)?.resume();
     if (this.clientStream !== this.client) endWithin(this.client, lingerMs);
     this.log.info({ reason, durationMs: Date.now() - this.startedAt, dataConnections: this.dataCount, clientTls: this.tlsInUse.client, serverTls: this.tlsInUse.server }, 'session closed');
     if (this.transfers.size === 0) this.resolveClosed();

@@ -74,6 +74,17 @@ export function describeTls(socket: TLSSocket): string {
   return `${socket.getProtocol() ?? 'TLS'} ${socket.getCipher().standardName}`;
 }
 
+/**
+ * An OpenSSL error in words: its reason (`wrong version number`) and code,
+ * not the message, which carries OpenSSL's source file and a newline that
+ * would split the 421 it ends up in.
+ */
+function tlsErrorText(error: Error): string {
+  const { reason, code } = error as Error & { reason?: unknown; code?: unknown };
+  if (typeof reason === 'string' && reason !== '') return typeof code === 'string' ? `${reason} (${code})` : reason;
+  return error.message.replace(/\s+/g, ' ').trim();
+}
+
 /** Resolves once `socket` has finished its handshake; rejects (and destroys it) on error, close or timeout. */
 function handshake(socket: TLSSocket, event: 'secure' | 'secureConnect', timeoutMs: number, who: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -84,12 +95,15 @@ function handshake(socket: TLSSocket, event: 'secure' | 'secureConnect', timeout
       socket.removeListener('close', onClose);
       if (error === null) resolve();
       else {
+        // The end of what it runs over can still make it emit an error
+        // (a second one, or one after a timeout); nobody listens any more.
+        socket.on('error', () => undefined);
         socket.destroy();
         reject(error);
       }
     };
     const onSecure = (): void => finish(null);
-    const onError = (error: Error): void => finish(new Error(`TLS handshake with ${who} failed: ${error.message}`));
+    const onError = (error: Error): void => finish(new Error(`TLS handshake with ${who} failed: ${tlsErrorText(error)}`));
     const onClose = (): void => finish(new Error(`${who} closed the connection during the TLS handshake`));
     const timer = setTimeout(() => finish(new Error(`TLS handshake with ${who} timed out after ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
     timer.unref();
