@@ -37,7 +37,7 @@ import { renderTables, type MatrixCheck, type MatrixMode, type MatrixPath, type 
  */
 
 const CLI = fileURLToPath(new URL('../../bin/ftpfwd', import.meta.url));
-const FTPLIB_TLS = fileURLToPath(new URL('../helpers/ftplib_tls_client.py', import.meta.url));
+const FTPLIB = fileURLToPath(new URL('../helpers/ftplib_client.py', import.meta.url));
 const MATRIX_JSON = process.env['FTPFWD_FTPS_MATRIX_JSON'] || join(tmpdir(), 'ftpfwd-ftps-matrix.json');
 const MiB = 1024 * 1024;
 const TIMEOUT_MS = 30_000;
@@ -315,7 +315,7 @@ describe('FTPS: TLS to the server, and from the client, through SSH', { skip: is
       if (!/AUTH TLS/.test(result.stderr) || !/PROT P/.test(result.stderr)) throw new Error('lftp did not use AUTH TLS and PROT P');
     };
     const python = async (forwarder: Forwarder, out: string, remote: string, mode: 'pasv' | 'port'): Promise<void> => {
-      const py = (action: string, ...rest: string[]): Promise<RunResult> => run('python3', [FTPLIB_TLS, forwarder.target.host, String(forwarder.target.port), ca.certFile, mode, action, ...rest], opts);
+      const py = (action: string, ...rest: string[]): Promise<RunResult> => run('python3', [FTPLIB, '--tls', ca.certFile, forwarder.target.host, String(forwarder.target.port), mode, action, ...rest], opts);
       assertExit(await py('get', '/medium.bin', out), 'FTP_TLS get');
       assertExit(await py('put', `/incoming/${remote}`, medium), 'FTP_TLS put');
       const listed = await py('list', '/');
