@@ -21,9 +21,13 @@ TIMEOUT_SECONDS = 30
 class TracingFTP(ftplib.FTP_TLS):
     """ftplib.FTP (FTP_TLS until AUTH TLS is sent) that uses EPSV/EPRT on IPv4 when asked, and traces the control channel."""
 
-    def __init__(self, mode, context):
+    def __init__(self, mode, context=None):
         super().__init__(timeout=TIMEOUT_SECONDS, context=context)
         self.mode = mode
+
+    def login(self, user="", passwd="", acct="", secure=False):
+        # Plain FTP unless TLS is asked for: FTP_TLS.login would send AUTH TLS first.
+        return super().login(user, passwd, acct, secure)
 
     def putcmd(self, line):
         shown = "PASS ****" if line.upper().startswith("PASS ") else line
