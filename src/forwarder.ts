@@ -9,6 +9,8 @@ import { isLoopbackAddress, isLoopbackHost, sameAddress } from './net/addresses.
 import { FtpSession, type RemoteForwardBudget, type SessionTimeouts } from './session/ftpSession.js';
 import { garbagePacer, type GarbagePacer } from './session/garbagePacer.js';
 import { probeRemoteForward } from './session/activeProbe.js';
+import type { ClientTlsSettings, ServerTlsSettings } from './session/tls.js';
+import { resolveClientTls, resolveServerTls, type ClientTlsOptions, type FtpTlsOptions } from './session/tlsSettings.js';
 import { emptyStats, type ForwarderStats } from './session/stats.js';
 import { progressInterval, type SessionStatus } from './session/transferProgress.js';
 import type { Prompter } from './ssh/authentication.js';
@@ -27,6 +29,8 @@ export interface ForwardSpec {
   /** Resolved and reached by the SSH server, not locally. */
   ftpHost: string;
   ftpPort: number;
+  /** TLS to this FTP server; default ForwarderOptions.ftpTls. */
+  tls?: FtpTlsOptions;
 }
 
 /** The SSH server that reaches the FTP server, and the jump hosts on the way to it. */
@@ -50,6 +54,10 @@ export interface ForwarderOptions {
   activeAddress?: string;
   /** Connect data channels to the address in a 227 reply instead of the control host. */
   honourPassiveAddress?: boolean;
+  /** TLS to every FTP server whose forward does not say otherwise (FTPS: ftpfwd is the TLS client). */
+  ftpTls?: FtpTlsOptions;
+  /** TLS for ftpfwd's own clients: AUTH TLS, or implicit TLS; without it AUTH is refused. */
+  clientTls?: ClientTlsOptions;
   maxLineLength?: number;
   timeouts?: Partial<SessionTimeouts>;
   logger?: Logger;
@@ -176,6 +184,18 @@ export function validateForwarderOptions(options: ForwarderOptions): void {
     throw new FtpfwdError('ERR_FTPFWD_USAGE', `--active-address must be an IP address, not ${options.activeAddress}`);
   }
   progressInterval(options.progressIntervalMs);
+  resolveTls(options);
+}
+
+/** The TLS settings of each forward (in order) and of the clients; bad certificates, keys and pins fail here, before anything starts. */
+export function resolveTls(options: Pick<ForwarderOptions, 'forwards' | 'ftpTls' | 'clientTls'>): { forwards: Array<ServerTlsSettings | null>; client: ClientTlsSettings | null } {
+  return {
+    forwards: options.forwards.map((forward) => {
+      const tls = forward.tls ?? options.ftpTls;
+      return tls === undefined ? null : resolveServerTls(tls, forward.ftpHost);
+    }),
+    client: options.clientTls === undefined ? null : resolveClientTls(options.clientTls),
+  };
 }
 
 /** Every hop to the SSH server, jump hosts first, each prepared once (keys read, passphrases asked). */
@@ -184,6 +204,14 @@ export async function prepareSshHops(options: ForwarderOptions, log: Logger): Pr
   const hops: Array<Awaited<ReturnType<typeof prepareHop>>> = [];
   for (const hop of [...(options.ssh.jumpHosts ?? []), options.ssh]) hops.push(await prepareHop(hop, context));
   return hops;
+}
+
+/** What every session of one listener shares. */
+interface ListenerSettings {
+  activeStrategy: ActiveStrategy;
+  acceptActiveSource(source: string): boolean;
+  serverTls: ServerTlsSettings | null;
+  clientTls: ClientTlsSettings | null;
 }
 
 class ForwarderRuntime implements Forwarder {
@@ -225,11 +253,13 @@ class ForwarderRuntime implements Forwarder {
 
   async listen(): Promise<void> {
     const remoteForwardWorks = await this.checkRemoteForward();
-    for (const forward of this.options.forwards) {
+    const tls = resolveTls(this.options);
+    for (const [index, forward] of this.options.forwards.entries()) {
+      const serverTls = tls.forwards[index] ?? null;
       let activeStrategy = chooseActiveStrategy(this.options, forward);
       if (activeStrategy === 'forward' && !remoteForwardWorks) activeStrategy = 'convert';
       const acceptActiveSource = activeStrategy === 'forward' ? await this.activeSourceCheck(forward.ftpHost) : () => false;
-      const server = createServer({ allowHalfOpen: true }, (socket) => this.onClient(socket, forward, activeStrategy, acceptActiveSource));
+      const server = createServer({ allowHalfOpen: true }, (socket) => this.onClient(socket, forward, { activeStrategy, acceptActiveSource, serverTls, clientTls: tls.client }));
       this.servers.push(server);
       await new Promise<void>((resolve, reject) => {
         server.once('error', (error: NodeJS.ErrnoException) => {
@@ -244,7 +274,8 @@ class ForwarderRuntime implements Forwarder {
       server.on('error', (error) => this.log.error({ err: error }, 'listener error'));
       const address = server.address() as AddressInfo;
       this.listeners.push({ host: address.address, port: address.port, forward, activeStrategy });
-      this.log.info({ listen: formatHostPort(address.address, address.port), ftp: formatHostPort(forward.ftpHost, forward.ftpPort), activeStrategy }, 'listening');
+      const tlsFields = { ...(serverTls === null ? {} : { ftpTls: serverTls.mode }), ...(tls.client === null ? {} : { clientTls: tls.client.implicit ? 'implicit' : 'explicit' }) };
+      this.log.info({ listen: formatHostPort(address.address, address.port), ftp: formatHostPort(forward.ftpHost, forward.ftpPort), activeStrategy, ...tlsFields }, 'listening');
     }
   }
 
@@ -286,7 +317,8 @@ class ForwarderRuntime implements Forwarder {
     return () => true;
   }
 
-  private onClient(socket: Socket, forward: ForwardSpec, activeStrategy: ActiveStrategy, acceptActiveSource: (source: string) => boolean): void {
+  private onClient(socket: Socket, forward: ForwardSpec, listener: ListenerSettings): void {
+    const { activeStrategy, acceptActiveSource } = listener;
     // From the first moment: a client that resets while it waits for the
     // SSH link must not take the process down.
     socket.on('error', () => undefined);
@@ -338,6 +370,8 @@ class ForwarderRuntime implements Forwarder {
         pacer: this.pacer,
         honourPassiveAddress: this.options.honourPassiveAddress ?? false,
         maxLineLength: this.options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH,
+        serverTls: listener.serverTls,
+        clientTls: listener.clientTls,
         timeouts: this.timeouts,
         log,
         stats: this.stats,

@@ -14,3 +14,5 @@ export { startSftpBridge } from './bridge/bridge.js';
 export type { BridgeListener, FtpLogin, SftpBridge, SftpBridgeListenerSpec, SftpBridgeOptions } from './bridge/bridge.js';
 export type { FtpAccount } from './bridge/credentials.js';
 export type { DataPeerCheck } from './session/dataPeer.js';
+export type { ClientTlsOptions, FtpTlsOptions } from './session/tlsSettings.js';
+export type { FtpTlsMode } from './ftp/upstreamTls.js';

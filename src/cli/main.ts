@@ -12,6 +12,7 @@ import { startTunnel, type Tunnel, type TunnelOptions } from '../tunnel.js';
 import { parseDestination, parseListenerSpec, parseSshPort } from './arguments.js';
 import { BACKGROUND_CHILD_ENV, goToBackground, reportToForeground } from './background.js';
 import { toBridgeSettings } from './bridgeOptions.js';
+import { toTlsSettings } from './tlsOptions.js';
 import { runCheck } from './check.js';
 import { buildProgram, type CliOptions } from './program.js';
 import { ReadinessFiles } from './readiness.js';
@@ -126,7 +127,9 @@ export async function toForwarderOptions(destinationText: string, options: CliOp
     ...(settings.acceptMs === undefined ? {} : { acceptMs: settings.acceptMs }),
   };
   const bridge = await toBridgeSettings(options, listeners, target.ssh.username, env);
+  const tls = await toTlsSettings(options, listeners);
   return {
+    ...tls,
     ssh: target.ssh,
     listeners,
     ...(bridge === undefined ? {} : { bridge }),

@@ -3,8 +3,9 @@ import { createRequire } from 'node:module';
 import type { ActiveMode } from '../forwarder.js';
 import type { LogFormat } from '../log.js';
 import { addBridgeOptions, type BridgeCliOptions } from './bridgeOptions.js';
+import { addTlsOptions, type TlsCliOptions } from './tlsOptions.js';
 
-export interface CliOptions extends BridgeCliOptions {
+export interface CliOptions extends BridgeCliOptions, TlsCliOptions {
   L: string[];
   port?: string;
   login?: string;
@@ -129,7 +130,7 @@ export function buildProgram(): Command {
       // Like every other failure: one line on stderr, starting with "ftpfwd:".
       outputError: (text, write) => write(`ftpfwd: ${oneLine(text.replace(/^error: /, ''))} (run ftpfwd --help for usage)\n`),
     });
-  return addBridgeOptions(program);
+  return addTlsOptions(addBridgeOptions(program));
 }
 
 function oneLine(text: string): string {

@@ -30,6 +30,10 @@ export interface ControlPolicy {
   activeStrategy: ActiveStrategy;
   /** PORT/EPRT to ports below this are refused (privileged ports). */
   minimumActivePort: number;
+  /** ftpfwd serves TLS to its clients: AUTH TLS is accepted rather than refused. */
+  clientTls?: boolean;
+  /** ftpfwd speaks TLS to the server itself (then PBSZ/PROT are answered here and never reach it). */
+  serverTls?: boolean;
 }
 
 export type PassiveVerb = 'PASV' | 'EPSV';
@@ -51,6 +55,11 @@ export type Action =
   | { kind: 'release-data' }
   /** REIN was accepted: every data connection of the session is void. */
   | { kind: 'reset-data' }
+  /**
+   * AUTH TLS from the client was accepted: send `reply` (234) and then take
+   * the client's TLS handshake; nothing more is read from it in plaintext.
+   */
+  | { kind: 'start-client-tls'; reply: Buffer }
   /** End the session: the server said 421, or broke the protocol (then toClient carries our 421). */
   | { kind: 'close-session'; reason: string };
 
@@ -113,6 +122,18 @@ export const LOCAL_REPLIES = {
   syntax: '500 Syntax error, command unrecognized.',
   badCharacter: '500 Command refused: it contains a NUL or CR byte.',
   authRefused: '534 AUTH refused: this connection is already encrypted end to end by SSH; continue without TLS.',
+  authAccepted: '234 AUTH TLS successful; go ahead with the TLS handshake.',
+  authMechanism: '504 AUTH mechanism not supported; use AUTH TLS.',
+  authRepeated: '503 TLS is already in use on this connection.',
+  authPipelined: '503 AUTH TLS must wait for the replies to earlier commands.',
+  protectionNeedsAuth: '503 Security data exchange not complete: send AUTH TLS first.',
+  protectionBuffer: '200 PBSZ=0',
+  protectionPrivate: '200 Protection level set to Private.',
+  protectionClear: '200 Protection level set to Clear.',
+  protectionLevel: '536 Requested PROT level not supported by mechanism.',
+  protectionArgument: '504 PROT takes C or P.',
+  clearControlRefused: '534 CCC refused: the control connection stays protected.',
+  reinitRefused: '502 REIN is not available while TLS is in use.',
   longAddressRefused: '502 LPRT/LPSV not implemented; use EPRT/EPSV.',
   badArgument: (detail: string) => `501 Syntax error in parameters or arguments: ${detail}.`,
   bounce: '501 Rejected: the data address must be your own address (FTP bounce protection).',
@@ -180,6 +201,10 @@ export class ControlState {
    * of the FIFO so that it holds back no later reply.
    */
   private abortMayAnswer: 'forward' | 'consume' | null = null;
+  /** The client's control connection is (about to be) TLS. */
+  private clientSecured = false;
+  /** The client asked for protected data connections (PROT P). */
+  private clientProtection: 'clear' | 'private' = 'clear';
 
   constructor(private readonly policy: ControlPolicy) {
     this.pending.push({ kind: 'server', verb: GREETING });
@@ -188,6 +213,11 @@ export class ControlState {
   /** Commands sent upstream or answered locally that still await their reply. */
   get pendingCount(): number {
     return this.pending.length;
+  }
+
+  /** Whether the client's data connections are to be TLS (it sent AUTH TLS, then PROT P). */
+  get clientDataProtected(): boolean {
+    return this.clientSecured && this.clientProtection === 'private';
   }
 
   /** Whether the server is in the middle of a multi-line reply (which must end in bounded time). */
@@ -208,7 +238,20 @@ export class ControlState {
     }
     switch (command.verb) {
       case 'AUTH':
-        return this.answerLocally(LOCAL_REPLIES.authRefused);
+        return this.onAuth(command.argument);
+      case 'PBSZ':
+      case 'PROT':
+        // Each TLS leg is ftpfwd's own: the server's protection was set when
+        // ftpfwd negotiated TLS with it, and a client's PROT C must not undo it.
+        if (this.policy.clientTls || this.policy.serverTls) return this.onProtection(command.verb, command.argument);
+        break;
+      case 'CCC':
+        if (this.policy.clientTls || this.policy.serverTls) return this.answerLocally(LOCAL_REPLIES.clearControlRefused);
+        break;
+      case 'REIN':
+        // A server resets its TLS state on REIN; ftpfwd's TLS legs would no longer match it.
+        if (this.policy.serverTls || this.clientSecured) return this.answerLocally(LOCAL_REPLIES.reinitRefused);
+        break;
       case 'LPRT':
       case 'LPSV':
         return this.answerLocally(LOCAL_REPLIES.longAddressRefused);
@@ -222,10 +265,43 @@ export class ControlState {
       case 'ABOR':
         this.pending.push({ kind: 'server', verb: 'ABOR', abortsTransfer: this.pending.some(isUnansweredTransfer) });
         return { toServer: [withCrlf(line)], toClient: [] };
-      default:
-        this.pending.push({ kind: 'server', verb: command.verb });
-        return { toServer: [withCrlf(line)], toClient: [] };
     }
+    this.pending.push({ kind: 'server', verb: command.verb });
+    return { toServer: [withCrlf(line)], toClient: [] };
+  }
+
+  /**
+   * AUTH TLS is ftpfwd's to answer: never passed on (it would blind the
+   * rewriting). Without TLS of its own for clients it is refused; with it,
+   * accepted only when no reply is still due, so that the 234 is the last
+   * plaintext the client reads.
+   */
+  private onAuth(argument: string): Step {
+    if (!this.policy.clientTls) return this.answerLocally(LOCAL_REPLIES.authRefused);
+    const mechanism = argument.trim().toUpperCase();
+    if (mechanism !== 'TLS' && mechanism !== 'TLS-C' && mechanism !== 'SSL') return this.answerLocally(LOCAL_REPLIES.authMechanism);
+    if (this.clientSecured) return this.answerLocally(LOCAL_REPLIES.authRepeated);
+    if (this.pending.length > 0 || this.awaitingActiveForward !== null || this.awaitingPassiveListener !== null || this.replyInProgress) {
+      return this.answerLocally(LOCAL_REPLIES.authPipelined);
+    }
+    this.clientSecured = true;
+    return { toServer: [], toClient: [], action: { kind: 'start-client-tls', reply: reply(LOCAL_REPLIES.authAccepted) } };
+  }
+
+  /** The session is TLS from its first byte (implicit FTPS): as after AUTH TLS. */
+  clientTlsStarted(): void {
+    this.clientSecured = true;
+  }
+
+  private onProtection(verb: string, argument: string): Step {
+    if (!this.clientSecured) return this.answerLocally(LOCAL_REPLIES.protectionNeedsAuth);
+    if (verb === 'PBSZ') return this.answerLocally(LOCAL_REPLIES.protectionBuffer);
+    const level = argument.trim().toUpperCase();
+    if (level === 'P' || level === 'C') {
+      this.clientProtection = level === 'P' ? 'private' : 'clear';
+      return this.answerLocally(level === 'P' ? LOCAL_REPLIES.protectionPrivate : LOCAL_REPLIES.protectionClear);
+    }
+    return this.answerLocally(level === 'S' || level === 'E' ? LOCAL_REPLIES.protectionLevel : LOCAL_REPLIES.protectionArgument);
   }
 
   private onActiveCommand(command: CommandLine & { kind: 'command' }): Step {

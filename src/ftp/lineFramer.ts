@@ -100,6 +100,18 @@ export class LineBuffer {
     return { kind: 'line', line };
   }
 
+  /**
+   * Takes whatever is buffered and not yet a line, raw, e.g. to hand it to
+   * whoever reads the stream next; the buffer is empty afterwards.
+   */
+  takeRest(): Buffer {
+    const rest = Buffer.from(this.storage.subarray(this.start, this.end));
+    this.start = 0;
+    this.end = 0;
+    this.scanned = 0;
+    return rest;
+  }
+
   private overflow(): NextLine {
     this.overflowed = true;
     this.storage = Buffer.alloc(0);

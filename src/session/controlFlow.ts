@@ -27,6 +27,8 @@ export const LINES_PER_TURN = 64;
 
 interface Inbound {
   source: Duplex | null;
+  /** The listeners on `source`, so that it can be swapped for another stream. */
+  listeners: { data: (chunk: Buffer) => void; end: () => void } | null;
   readonly lines: LineBuffer;
   ended: boolean;
   /** Set while lines are being handled; the next chunk's lines join the same run. */
@@ -60,8 +62,8 @@ export class ControlFlow {
     private readonly handlers: ControlFlowHandlers,
   ) {
     this.inbound = {
-      client: { source: null, lines: new LineBuffer(maxLineLength), ended: false, running: null, closed: false },
-      server: { source: null, lines: new LineBuffer(maxLineLength), ended: false, running: null, closed: false },
+      client: { source: null, listeners: null, lines: new LineBuffer(maxLineLength), ended: false, running: null, closed: false },
+      server: { source: null, listeners: null, lines: new LineBuffer(maxLineLength), ended: false, running: null, closed: false },
     };
     this.outputs = { client, server: null };
   }
@@ -74,6 +76,26 @@ export class ControlFlow {
     this.outputs.server = channel;
     this.attach('server', channel);
     this.attach('client', this.outputs.client!);
+    // A stream that was read before (TLS negotiated on it) may be paused.
+    this.updateReading('server');
+    this.updateReading('client');
+  }
+
+  /**
+   * The client's bytes now travel in `stream` (TLS over the same socket,
+   * after AUTH TLS or for implicit TLS): read and write that instead. The
+   * caller makes sure nothing is left unread in plaintext.
+   */
+  replaceClient(stream: Duplex): void {
+    const inbound = this.inbound.client;
+    const previous = inbound.source;
+    if (previous && inbound.listeners) {
+      previous.removeListener('data', inbound.listeners.data);
+      previous.removeListener('end', inbound.listeners.end);
+    }
+    this.outputs.client = stream;
+    if (previous === null) return;
+    this.attach('client', stream);
     this.updateReading('client');
   }
 
@@ -102,16 +124,20 @@ export class ControlFlow {
   private attach(side: Side, source: Duplex): void {
     const inbound = this.inbound[side];
     inbound.source = source;
-    source.on('data', (chunk: Buffer) => {
-      if (inbound.closed) return;
-      inbound.lines.push(chunk);
-      this.updateReading(side);
-      this.run(side);
-    });
-    source.once('end', () => {
-      inbound.ended = true;
-      this.run(side);
-    });
+    inbound.listeners = {
+      data: (chunk: Buffer) => {
+        if (inbound.closed) return;
+        inbound.lines.push(chunk);
+        this.updateReading(side);
+        this.run(side);
+      },
+      end: () => {
+        inbound.ended = true;
+        this.run(side);
+      },
+    };
+    source.on('data', inbound.listeners.data);
+    source.once('end', inbound.listeners.end);
   }
 
   private run(side: Side): void {

@@ -6,7 +6,8 @@ import type { ActiveTarget } from '../ftp/dataAddresses.js';
 import type { RemoteForward, SshConnection } from '../ssh/sshConnection.js';
 import { DEFAULT_WINDOW_TUNING, WindowTuner, type WindowBudget } from '../ssh/windowTuner.js';
 import type { GarbagePacer } from './garbagePacer.js';
-import { relay, type Relay, type RelayResult, type WindowSizing } from './relay.js';
+import { plainEnds, relay, type Relay, type RelayResult, type WindowSizing } from './relay.js';
+import { securedRelay, type DataTls } from './securedRelay.js';
 import type { TransferBytes } from './transferProgress.js';
 
 export interface DataTimeouts {
@@ -54,6 +55,8 @@ export interface DataContext {
   setupEnded(setup: DataSetup): void;
   /** A relay started carrying bytes; `done` is called once when it ends. */
   transferStarted(transfer: RunningTransfer): { done(record: TransferRecord): void };
+  /** TLS on either end of this data connection, as the control connection has it. */
+  tls: DataTls;
 }
 
 /** Relays a data connection, its channel's window sized to the path as it goes. */
@@ -63,7 +66,10 @@ function startRelay(context: DataContext, socket: Socket, channel: ClientChannel
     roundTripMs: () => context.ssh.roundTripMs,
     onChange: (windowBytes) => context.log.debug({ windowBytes, roundTripMs: Math.round(context.ssh.roundTripMs) }, 'data channel window raised'),
   };
-  superviseRelay(context, relay(socket, channel, context.timeouts.lingerMs, sizing, context.pacer));
+  const { lingerMs } = context.timeouts;
+  const { tls, pacer } = context;
+  const running = tls.server === null && tls.client === null ? relay(plainEnds(socket, channel), lingerMs, sizing, pacer) : securedRelay(socket, channel, tls, lingerMs, sizing, pacer, context.log);
+  superviseRelay(context, running);
 }
 
 /** Carries one relayed data connection and reports it to its session when it ends. */

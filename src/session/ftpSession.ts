@@ -1,4 +1,6 @@
 import { isIPv4, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ClientChannel } from 'ssh2';
 import { errorMessage } from '../errors.js';
@@ -20,7 +22,9 @@ import {
   type RunningTransfer,
   type TransferRecord,
 } from './dataConnections.js';
+import { negotiateServerTls, ServerTlsError } from './serverTls.js';
 import { peerOwner } from './socketOwner.js';
+import { describeTls, ResumableSession, startClientTls, startServerTls, type ClientTlsSettings, type ServerTlsSettings } from './tls.js';
 import { addTransfer, transferDirection, transferRate, type ForwarderStats } from './stats.js';
 import { TransferWatch, type SessionStatus } from './transferProgress.js';
 
@@ -59,6 +63,10 @@ export interface SessionOptions {
   /** Use the address in a 227 reply instead of the control connection's host. */
   honourPassiveAddress: boolean;
   maxLineLength: number;
+  /** TLS to the FTP server (ftpfwd is the TLS client), or null for plain FTP. */
+  serverTls: ServerTlsSettings | null;
+  /** TLS for this listener's clients (AUTH TLS or implicit), or null: AUTH is refused. */
+  clientTls: ClientTlsSettings | null;
   timeouts: SessionTimeouts;
   log: Logger;
   /** Totals shared by all sessions of the forwarder. */
@@ -102,7 +110,15 @@ const FORCED_LINGER_MS = 1_000;
  */
 export class FtpSession {
   private readonly client: Socket;
+  /** What the client's control bytes travel in: its socket, or TLS over it. */
+  private clientStream: Duplex;
   private channel: ClientChannel | null = null;
+  /** What the server's control bytes travel in: the channel, or TLS over it. */
+  private serverStream: Duplex | null = null;
+  /** The TLS session data connections to the server resume. */
+  private readonly serverSessions = new ResumableSession();
+  /** Each side's TLS, for the log: `TLSv1.3 TLS_AES_256_GCM_SHA384`, or none. */
+  private readonly tlsInUse = { client: 'none', server: 'none' };
   private readonly state: ControlState;
   private readonly flow: ControlFlow;
   /** The one data connection set up and not yet used; a new set-up releases it. */
@@ -138,11 +154,14 @@ export class FtpSession {
   constructor(private readonly options: SessionOptions) {
     this.client = options.client;
     this.clientName = `${this.client.remoteAddress}:${this.client.remotePort}`;
+    this.clientStream = options.client;
     this.log = options.log;
     this.state = new ControlState({
       clientAddress: normalizeAddress(this.client.remoteAddress ?? ''),
       activeStrategy: options.activeStrategy,
       minimumActivePort: 1024,
+      clientTls: options.clientTls !== null,
+      serverTls: options.serverTls !== null,
     });
     this.flow = new ControlFlow(this.client, options.maxLineLength, {
       onLine: (side, line) => (side === 'client' ? this.onClientLine(line) : this.onServerLine(line)),
@@ -178,6 +197,7 @@ export class FtpSession {
     client.on('error', (error) => this.close(`client error: ${error.message}`));
     client.on('close', () => this.close('client closed the connection'));
     this.log.info({ client: this.clientName }, 'session opened');
+    if (options.clientTls?.implicit && !(await this.secureClient(null))) return;
     let channel: ClientChannel;
     try {
       channel = await options.ssh.openDirectTcpip(this.origin(), options.ftpHost, options.ftpPort, options.timeouts.controlConnectMs);
@@ -193,7 +213,84 @@ export class FtpSession {
     this.channel = channel;
     channel.on('error', (error: Error) => this.close(`SSH channel error: ${error.message}`));
     this.touch();
-    this.flow.attachServer(channel);
+    if (options.serverTls === null) {
+      this.serverStream = channel;
+      this.flow.attachServer(channel);
+      return;
+    }
+    await this.secureServer(channel, options.serverTls);
+  }
+
+  /**
+   * TLS with the FTP server before anything of the client's is read, so
+   * that its USER and PASS never travel in plaintext; the greeting reaches
+   * the client only then. Any failure ends the session with a 421.
+   */
+  private async secureServer(channel: ClientChannel, settings: ServerTlsSettings): Promise<void> {
+    if (settings.insecure) this.log.warn("the FTP server's TLS certificate is not checked (--ftp-tls-insecure): anyone on the path to it can read and change this session");
+    let secured;
+    try {
+      secured = await negotiateServerTls(channel, settings, this.serverSessions, this.options.maxLineLength, this.options.timeouts.connectMs);
+    } catch (error) {
+      const failure = error instanceof ServerTlsError ? error : new ServerTlsError('421 Service not available: TLS with the FTP server failed; closing.', errorMessage(error));
+      this.log.error({ reason: failure.reason, servername: settings.servername, ...(failure.certificate === null ? {} : { certificate: failure.certificate }) }, 'TLS with the FTP server failed');
+      this.sayGoodbye(failure.reply);
+      this.close(`TLS with the FTP server failed: ${failure.reason}`);
+      return;
+    }
+    const { socket } = secured;
+    if (this.isClosed) {
+      socket.destroy();
+      return;
+    }
+    this.serverStream = socket;
+    socket.on('error', (error: Error) => this.close(`TLS error on the control connection to the FTP server: ${error.message}`));
+    this.tlsInUse.server = describeTls(socket);
+    this.log.info({ tls: this.tlsInUse.server, servername: settings.servername, mode: settings.mode }, 'TLS with the FTP server established');
+    for (const line of secured.greeting) await this.onServerLine(line);
+    if (this.isClosed) return;
+    this.flow.attachServer(socket);
+  }
+
+  /**
+   * TLS with the client: from the first byte (implicit, `reply` null), or
+   * after AUTH TLS, whose 234 is the last plaintext the client gets. False
+   * when the session had to end.
+   */
+  private async secureClient(reply: Buffer | null): Promise<boolean> {
+    const settings = this.options.clientTls;
+    if (settings === null) return false;
+    const raw = this.client;
+    if (reply !== null) {
+      // Plaintext pipelined after AUTH TLS would be taken as if it were protected.
+      if (this.flow.bufferedInput('client') > 0) {
+        this.sayGoodbye('421 Commands sent after AUTH TLS before the TLS handshake; closing.');
+        this.close('client sent plaintext after AUTH TLS');
+        return false;
+      }
+      raw.pause();
+      await new Promise<void>((resolve) => raw.write(reply, () => resolve()));
+    }
+    let secured: TLSSocket;
+    try {
+      secured = await startClientTls(raw, settings, this.options.timeouts.connectMs);
+    } catch (error) {
+      this.log.warn({ reason: errorMessage(error) }, 'TLS with the FTP client failed');
+      this.close(`TLS with the FTP client failed: ${errorMessage(error)}`);
+      return false;
+    }
+    if (this.isClosed) {
+      secured.destroy();
+      return false;
+    }
+    secured.on('error', (error: Error) => this.close(`client TLS error: ${error.message}`));
+    secured.on('close', () => this.close('client closed the connection'));
+    this.clientStream = secured;
+    this.flow.replaceClient(secured);
+    if (reply === null) this.state.clientTlsStarted();
+    this.tlsInUse.client = describeTls(secured);
+    this.log.info({ tls: this.tlsInUse.client, mode: reply === null ? 'implicit' : 'explicit' }, 'TLS with the FTP client established');
+    return true;
   }
 
   /** Ends the session with a 421 to the client, e.g. because the SSH connection dropped. */
@@ -295,6 +392,9 @@ export class FtpSession {
       case 'reset-data':
         this.releasePendingSetup();
         for (const transfer of this.transfers) transfer.abort(new Error('the client reinitialised the session (REIN)'));
+        return;
+      case 'start-client-tls':
+        await this.secureClient(action.reply);
         return;
       case 'close-session':
         this.close(action.reason);
@@ -420,6 +520,18 @@ export class FtpSession {
         if (this.pendingSetup === setup) this.pendingSetup = null;
       },
       transferStarted: (transfer) => this.transferStarted(transfer, log),
+      tls: this.dataTls(),
+    };
+  }
+
+  /** TLS for a data connection set up now: to the server whenever the control connection has it, to the client after its PROT P. */
+  private dataTls(): DataContext['tls'] {
+    const { serverTls, clientTls, timeouts } = this.options;
+    // A server does its side of the handshake only once the transfer command
+    // has come, so these handshakes wait as long as a data connection may.
+    return {
+      server: serverTls === null ? null : (channel) => startServerTls(channel, serverTls, this.serverSessions, timeouts.acceptMs),
+      client: clientTls === null || !this.state.clientDataProtected ? null : (socket) => startClientTls(socket, clientTls, timeouts.acceptMs),
     };
   }
 
@@ -577,9 +689,17 @@ export class FtpSession {
     // the end is forced (shutdown, SSH gone), a client that does not close
     // its side gets only a moment.
     const lingerMs = force ? Math.min(this.options.timeouts.lingerMs, FORCED_LINGER_MS) : this.options.timeouts.lingerMs;
-    endWithin(this.channel, lingerMs);
-    endWithin(this.client, lingerMs);
-    this.log.info({ reason, durationMs: Date.now() - this.startedAt, dataConnections: this.dataCount, transfers: this.transferCount }, 'session closed');
+    // TLS streams end with a close_notify, then end what they run over.
+    endWithin(this.serverStream ?? this.channel, lingerMs);
+    endWithin(this.clientStream, lingerMs);
+    // Nothing more is read, so what still arrives is dropped and each peer's
+    // own end gets through: a client never read from (its session ended
+    // while TLS with the server was negotiated) would otherwise hold its
+    // socket, and the forwarder's shutdown, for lingerMs.
+    this.clientStream.resume();
+    (this.serverStream ?? this.channel)?.resume();
+    if (this.clientStream !== this.client) endWithin(this.client, lingerMs);
+    this.log.info({ reason, durationMs: Date.now() - this.startedAt, dataConnections: this.dataCount, transfers: this.transferCount, clientTls: this.tlsInUse.client, serverTls: this.tlsInUse.server }, 'session closed');
     if (this.transfers.size === 0) this.resolveClosed();
   }
 }
@@ -588,7 +708,7 @@ export class FtpSession {
  * Ends a stream so that what is queued still goes out, and destroys it if
  * that has not happened within `lingerMs` (a peer that stopped reading).
  */
-function endWithin(stream: Socket | ClientChannel | null, lingerMs: number): void {
+function endWithin(stream: Duplex | null, lingerMs: number): void {
   if (!stream || stream.destroyed) return;
   stream.end();
   const linger = setTimeout(() => stream.destroy(), lingerMs);

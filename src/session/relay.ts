@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { ClientChannel } from 'ssh2';
 import type { WindowTuner } from '../ssh/windowTuner.js';
 import type { GarbagePacer } from './garbagePacer.js';
@@ -33,6 +34,37 @@ export interface Relay {
 }
 
 /**
+ * The two ends of a data connection. Each is its raw stream, or TLS over
+ * it: bytes are copied between `local` and `remote`, while resets go to the
+ * client's TCP socket and the receive window is that of the SSH channel.
+ */
+export interface RelayEnds {
+  /** What the client side reads and writes: its socket, or TLS over it. */
+  local: Duplex;
+  /** The client's TCP socket underneath `local`. */
+  localSocket: Socket;
+  /** The server side: the SSH channel, or TLS over it. */
+  remote: Duplex;
+  /** The SSH channel underneath `remote`. */
+  channel: ClientChannel;
+}
+
+export function plainEnds(socket: Socket, channel: ClientChannel): RelayEnds {
+  return { local: socket, localSocket: socket, remote: channel, channel };
+}
+
+/** Resets the client's TCP connection, so that it sees an error and not an end of file. */
+function resetSocket(socket: Socket): void {
+  if (socket.destroyed) return;
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    // Its handle belongs to a TLS socket now: a plain destroy is what is left.
+    socket.destroy();
+  }
+}
+
+/**
  * Copies bytes both ways between a local TCP socket and an SSH channel, with
  * backpressure (pipe pauses the source while the destination is full) and
  * half-close: the end of one direction is passed on as an EOF, never as a
@@ -52,7 +84,8 @@ export interface WindowSizing {
   onChange?(windowBytes: number): void;
 }
 
-export function relay(local: Socket, channel: ClientChannel, lingerMs: number, sizing?: WindowSizing, pacer?: GarbagePacer): Relay {
+export function relay(ends: RelayEnds, lingerMs: number, sizing?: WindowSizing, pacer?: GarbagePacer): Relay {
+  const { local, localSocket, remote, channel } = ends;
   const startedAt = Date.now();
   let bytesToRemote = 0;
   let bytesToLocal = 0;
@@ -70,10 +103,12 @@ export function relay(local: Socket, channel: ClientChannel, lingerMs: number, s
     finished = true;
     clearTimeout(lingerTimer);
     clearTimeout(stallTimer);
-    local.unpipe(channel);
-    channel.unpipe(local);
-    if (reset && !local.destroyed) local.resetAndDestroy();
-    else local.destroy();
+    local.unpipe(remote);
+    remote.unpipe(local);
+    if (reset) resetSocket(localSocket);
+    local.destroy();
+    localSocket.destroy();
+    remote.destroy();
     channel.destroy();
     sizing?.tuner.release();
     resolveDone({ bytesToRemote, bytesToLocal, durationMs: Date.now() - startedAt, error });
@@ -83,19 +118,18 @@ export function relay(local: Socket, channel: ClientChannel, lingerMs: number, s
     if (stallMs > 0) stallTimer?.refresh();
   };
   const onError = (error: Error): void => finish(error, true);
-  local.on('error', onError);
-  channel.on('error', onError);
+  for (const stream of new Set<Duplex>([local, localSocket, remote, channel])) stream.on('error', onError);
   local.on('data', (chunk: Buffer) => {
     bytesToRemote += chunk.length;
     progressed();
     pacer?.moved(chunk.length);
   });
-  channel.on('data', (chunk: Buffer) => {
+  remote.on('data', (chunk: Buffer) => {
     bytesToLocal += chunk.length;
     progressed();
     pacer?.moved(chunk.length);
     if (sizing) {
-      const backlogBytes = local.writableLength + channel.readableLength;
+      const backlogBytes = local.writableLength + remote.readableLength + (remote === channel ? 0 : channel.readableLength);
       const window = sizing.tuner.onDelivered({ bytes: chunk.length, nowMs: performance.now(), backlogBytes, roundTripMs: sizing.roundTripMs() });
       if (window !== null) {
         channel.setWindowLimit(window);
@@ -106,23 +140,23 @@ export function relay(local: Socket, channel: ClientChannel, lingerMs: number, s
 
   // Done when each direction has delivered its EOF and flushed its writes.
   let localReadEnded = false;
-  let channelReadEnded = false;
+  let remoteReadEnded = false;
   let channelGone = false;
   const maybeDone = (): void => {
-    const upstreamDone = channelGone || (localReadEnded && channel.writableFinished);
-    const downstreamDone = channelReadEnded && local.writableFinished;
+    const upstreamDone = channelGone || (localReadEnded && remote.writableFinished);
+    const downstreamDone = remoteReadEnded && local.writableFinished;
     if (upstreamDone && downstreamDone) finish(null);
   };
   local.once('end', () => {
     localReadEnded = true;
     maybeDone();
   });
-  channel.once('end', () => {
-    channelReadEnded = true;
+  remote.once('end', () => {
+    remoteReadEnded = true;
     maybeDone();
   });
   local.once('finish', maybeDone);
-  channel.once('finish', maybeDone);
+  remote.once('finish', maybeDone);
   local.once('close', () => finish(local.writableFinished ? null : new Error('local socket closed before all data reached it')));
 
   channel.once('close', () => {
@@ -133,15 +167,15 @@ export function relay(local: Socket, channel: ClientChannel, lingerMs: number, s
     // armed now would hold the whole session in memory for lingerMs.
     if (finished) return;
     channelGone = true;
-    local.unpipe(channel);
+    local.unpipe(remote);
     local.pause();
     lingerTimer = setTimeout(() => finish(new Error('local side did not drain after the channel closed'), true), lingerMs);
     lingerTimer.unref();
     maybeDone();
   });
 
-  local.pipe(channel);
-  channel.pipe(local);
+  local.pipe(remote);
+  remote.pipe(local);
 
   return {
     done,

@@ -75,10 +75,12 @@ export interface StartOptions {
   cipher: string;
   /** A second FTP server to reach through it (the slow one), if any. */
   slow?: FtpAddress;
+  /** Further ftpfwd options (e.g. --ftp-tls); ignored by ssh -D. */
+  ftpfwdOptions?: string[];
 }
 
 /** `also`: further FTP servers (on loopback at the SSH server's side) to forward to, each on its own listener. */
-function ftpfwdArgs(o: Pick<StartOptions, 'endpoint' | 'ftp'>, logging: string[], also: FtpAddress[] = []): string[] {
+function ftpfwdArgs(o: Pick<StartOptions, 'endpoint' | 'ftp' | 'ftpfwdOptions'>, logging: string[], also: FtpAddress[] = []): string[] {
   const { endpoint } = o;
   return [
     FTPFWD_BIN,
@@ -91,6 +93,7 @@ function ftpfwdArgs(o: Pick<StartOptions, 'endpoint' | 'ftp'>, logging: string[]
     // The 200-session section opens more sessions at once than the default limit of 64.
     '--max-sessions', '512',
     '--log-format', 'json',
+    ...(o.ftpfwdOptions ?? []),
     ...logging,
     `${endpoint.user}@${endpoint.host}`,
   ];

@@ -17,6 +17,21 @@ export interface FtpServerOptions {
   netns?: string;
   pasvMinPort?: number;
   pasvMaxPort?: number;
+  /** FTPS, required for logins and for every data connection (servers that support it). */
+  tls?: FtpServerTls;
+}
+
+/** FTPS settings for a server helper: its certificate, and what it insists on. */
+export interface FtpServerTls {
+  /** PEM files. */
+  certFile: string;
+  keyFile: string;
+  /** Implicit TLS (TLS from the first byte) instead of AUTH TLS. */
+  implicit?: boolean;
+  /** Data connections must resume the control connection's TLS session (default true). */
+  requireReuse?: boolean;
+  /** Only this TLS version (default: 1.2 and 1.3). */
+  version?: 'TLSv1.2' | 'TLSv1.3';
 }
 
 /** What every FTP server helper returns (the same shape as VsftpdInstance). */

@@ -1,12 +1,16 @@
 """Runs one FTP transfer with Python's ftplib, anonymously, in a chosen data-connection mode.
 
-usage: ftplib_client.py HOST PORT pasv|epsv|port|eprt get|put|list REMOTE [LOCAL]
+usage: ftplib_client.py [--tls CAFILE] HOST PORT pasv|epsv|port|eprt get|put|list REMOTE [LOCAL]
+
+With --tls it is ftplib.FTP_TLS: AUTH TLS before the login, then PROT P, the
+server's certificate checked against CAFILE and HOST.
 
 Every command sent and every reply received is echoed to stderr, so tests can
 check which data-connection commands were really used.
 """
 
 import ftplib
+import ssl
 import sys
 
 MODES = ("pasv", "epsv", "port", "eprt")
@@ -14,12 +18,16 @@ ACTIONS = ("get", "put", "list")
 TIMEOUT_SECONDS = 30
 
 
-class TracingFTP(ftplib.FTP):
-    """ftplib.FTP that uses EPSV/EPRT on IPv4 when asked, and traces the control channel."""
+class TracingFTP(ftplib.FTP_TLS):
+    """ftplib.FTP (FTP_TLS until AUTH TLS is sent) that uses EPSV/EPRT on IPv4 when asked, and traces the control channel."""
 
-    def __init__(self, mode):
-        super().__init__(timeout=TIMEOUT_SECONDS)
+    def __init__(self, mode, context=None):
+        super().__init__(timeout=TIMEOUT_SECONDS, context=context)
         self.mode = mode
+
+    def login(self, user="", passwd="", acct="", secure=False):
+        # Plain FTP unless TLS is asked for: FTP_TLS.login would send AUTH TLS first.
+        return super().login(user, passwd, acct, secure)
 
     def putcmd(self, line):
         shown = "PASS ****" if line.upper().startswith("PASS ") else line
@@ -48,6 +56,10 @@ class TracingFTP(ftplib.FTP):
 
 
 def main(argv):
+    cafile = None
+    if len(argv) > 2 and argv[1] == "--tls":
+        cafile = argv[2]
+        argv = argv[:1] + argv[3:]
     if len(argv) not in (6, 7) or argv[3] not in MODES or argv[4] not in ACTIONS:
         print(__doc__, file=sys.stderr)
         return 2
@@ -57,10 +69,12 @@ def main(argv):
         print("get and put need a LOCAL path", file=sys.stderr)
         return 2
 
-    ftp = TracingFTP(mode)
+    ftp = TracingFTP(mode, None if cafile is None else ssl.create_default_context(cafile=cafile))
     try:
         ftp.connect(host, port)
-        ftp.login("anonymous", "ftplib@example.com")
+        ftp.login("anonymous", "ftplib@example.com", secure=cafile is not None)
+        if cafile is not None:
+            ftp.prot_p()
         ftp.set_pasv(mode in ("pasv", "epsv"))
         if action == "get":
             with open(local, "wb") as out:

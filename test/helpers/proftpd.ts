@@ -1,7 +1,8 @@
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { findServerBinary, type ServerBinary } from './debPackages.js';
+import { findServerBinary, unpackDebianPackage, type ServerBinary } from './debPackages.js';
 import {
   ANONYMOUS_USER,
   choosePort,
@@ -14,11 +15,15 @@ import {
   withBindMount,
   type FtpServerInstance,
   type FtpServerOptions,
+  type FtpServerTls,
 } from './ftpServer.js';
 import { startProcess, type ProcessHandle } from './processes.js';
 import { makeTempDir, removeDir } from './tmp.js';
 
 const PACKAGE = 'proftpd-core';
+/** mod_tls lives in a package of its own, unpacked beside proftpd-core. */
+const TLS_PACKAGE = 'proftpd-mod-crypto';
+const INSTALLED_MODULES = '/usr/lib/proftpd';
 const BINARY = '/usr/sbin/proftpd';
 const START_TIMEOUT_MS = 15_000;
 
@@ -44,6 +49,7 @@ function proftpdConfig(o: {
   group: string;
   pasvMinPort: number | undefined;
   pasvMaxPort: number | undefined;
+  tls: { settings: FtpServerTls; modulePath: string } | undefined;
 }): string {
   const passivePorts = o.pasvMinPort !== undefined && o.pasvMaxPort !== undefined ? [`PassivePorts ${o.pasvMinPort} ${o.pasvMaxPort}`] : [];
   return [
@@ -51,6 +57,7 @@ function proftpdConfig(o: {
     'ServerIdent on "ftpfwd test proftpd ready"',
     'ServerType standalone',
     // Bind the listening socket to DefaultAddress only (SocketBindTight), one server, no IPv6.
+    ...tlsLines(o.tls, o.dir),
     `DefaultAddress ${bare(o.host)}`,
     'SocketBindTight on',
     `Port ${o.port}`,
@@ -95,6 +102,37 @@ function proftpdConfig(o: {
 }
 
 /**
+ * mod_tls with TLS required for logins and data (TLSRequired on), data
+ * connections resuming the control session (mod_tls's default), and a
+ * log of every handshake.
+ */
+function tlsLines(tls: { settings: FtpServerTls; modulePath: string } | undefined, dir: string): string[] {
+  if (tls === undefined) return [];
+  const { settings } = tls;
+  return [
+    `ModulePath ${bare(tls.modulePath)}`,
+    'LoadModule mod_tls.c',
+    'TLSEngine on',
+    'TLSRequired on',
+    `TLSProtocol ${settings.version ?? 'TLSv1.2 TLSv1.3'}`,
+    `TLSRSACertificateFile ${bare(settings.certFile)}`,
+    `TLSRSACertificateKeyFile ${bare(settings.keyFile)}`,
+    `TLSLog ${bare(join(dir, 'tls.log'))}`,
+    'TLSVerifyClient off',
+    'TLSRenegotiate none',
+    ...(settings.implicit ? ['TLSOptions UseImplicitSSL'] : []),
+    ...(settings.requireReuse === false ? ['TLSOptions NoSessionReuseRequired'] : []),
+  ];
+}
+
+/** Where mod_tls.so is: installed, or unpacked from proftpd-mod-crypto. */
+async function tlsModulePath(): Promise<string> {
+  if (existsSync(join(INSTALLED_MODULES, 'mod_tls.so'))) return INSTALLED_MODULES;
+  const unpacked = await unpackDebianPackage(TLS_PACKAGE);
+  return join(unpacked.root, INSTALLED_MODULES);
+}
+
+/**
  * Starts proftpd in the foreground (`-n -c <conf>`) with anonymous login,
  * downloads from `root` and uploads into `root/incoming`. Needs root (mount
  * namespace, chroot and change of user for the anonymous session).
@@ -106,7 +144,7 @@ export async function startProftpd(opts: ProftpdOptions): Promise<ProftpdInstanc
   const port = await choosePort(opts, host);
   const root = opts.root;
   const dir = await makeTempDir('ftpfwd-proftpd-');
-  const logs = ['system.log', 'commands.log', 'xfer.log'].map((name) => join(dir, name));
+  const logs = ['system.log', 'commands.log', 'xfer.log', 'tls.log'].map((name) => join(dir, name));
   let proc: ProcessHandle | undefined;
   const log = (): string => `${proc?.stdout() ?? ''}${proc?.stderr() ?? ''}${logs.map(readIfPresent).join('')}`;
   try {
@@ -122,7 +160,16 @@ export async function startProftpd(opts: ProftpdOptions): Promise<ProftpdInstanc
     const configFile = join(dir, 'proftpd.conf');
     await writeFile(
       configFile,
-      proftpdConfig({ host, port, root: anonRoot, dir, group, pasvMinPort: opts.pasvMinPort, pasvMaxPort: opts.pasvMaxPort }),
+      proftpdConfig({
+        host,
+        port,
+        root: anonRoot,
+        dir,
+        group,
+        pasvMinPort: opts.pasvMinPort,
+        pasvMaxPort: opts.pasvMaxPort,
+        tls: opts.tls === undefined ? undefined : { settings: opts.tls, modulePath: await tlsModulePath() },
+      }),
     );
     const [cmd, argv] = withBindMount(root, anonRoot, [binary.path, '-n', '-c', configFile]);
     proc = await startProcess(cmd, argv, { netns: opts.netns, env: binary.env });

@@ -69,6 +69,8 @@ export async function startPureFtpd(opts: PureFtpdOptions): Promise<PureFtpdInst
       '-O',
       `clf:${transferLog}`,
       ...(opts.pasvMinPort !== undefined && opts.pasvMaxPort !== undefined ? ['-p', `${opts.pasvMinPort}:${opts.pasvMaxPort}`] : []),
+      // -Y 2: TLS required for the control connection and for every data connection.
+      ...(opts.tls === undefined ? [] : ['-Y', '2', '-2', `${opts.tls.certFile},${opts.tls.keyFile}`]),
     ];
     // pure-ftpd serves anonymous users from the ftp account's home directory
     // and has no option to change it: mount `root` over it, privately.

@@ -3,6 +3,7 @@ import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
 import { isIPv6 } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
+import type { FtpServerTls } from './ftpServer.js';
 import { freePort } from './ports.js';
 import { run, startProcess, type ProcessHandle } from './processes.js';
 import { waitForTcp } from './tcp.js';
@@ -33,6 +34,36 @@ export interface VsftpdOptions {
    * vsftpd's own limits and isolation.
    */
   maxSessions?: number;
+  /** FTPS (see VsftpdTls). */
+  tls?: VsftpdTls;
+}
+
+/**
+ * FTPS as a hardened vsftpd does it: TLS required for logins and for every
+ * data connection, and data connections must resume the control
+ * connection's TLS session (require_ssl_reuse). debug_ssl logs each
+ * handshake, session reuse included.
+ */
+export type VsftpdTls = FtpServerTls;
+
+function tlsConfig(tls: VsftpdTls | undefined): Record<string, string | number | boolean> {
+  if (tls === undefined) return {};
+  return {
+    ssl_enable: true,
+    allow_anon_ssl: true,
+    force_anon_logins_ssl: true,
+    force_anon_data_ssl: true,
+    force_local_logins_ssl: true,
+    force_local_data_ssl: true,
+    require_ssl_reuse: tls.requireReuse ?? true,
+    implicit_ssl: tls.implicit ?? false,
+    rsa_cert_file: tls.certFile,
+    rsa_private_key_file: tls.keyFile,
+    ssl_ciphers: 'HIGH',
+    // vsftpd 3.0.3 has switches for TLS 1.0 to 1.2 only: TLS 1.3 stays on.
+    ...(tls.version === 'TLSv1.2' ? { ssl_tlsv1: false, ssl_tlsv1_1: false } : {}),
+    debug_ssl: true,
+  };
 }
 
 export interface VsftpdInstance {
@@ -132,6 +163,7 @@ export async function startVsftpd(opts: VsftpdOptions): Promise<VsftpdInstance> 
         dual_log_enable: true,
         log_ftp_protocol: true,
         use_localtime: false,
+        ...tlsConfig(opts.tls),
       }),
     );
 

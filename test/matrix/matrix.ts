@@ -16,7 +16,19 @@ export type MatrixMode = 'pasv' | 'epsv' | 'port' | 'eprt';
 export type MatrixPath = 'passive' | 'converted' | 'remote-forward' | 'direct';
 
 /** What a combination ran; see CHECKS. */
-export type MatrixCheck = 'transfers' | 'remote-forward' | 'variant' | 'dropbear' | 'ipv6' | 'concurrent' | 'session' | 'bridge' | 'bridge-account';
+export type MatrixCheck =
+  | 'transfers'
+  | 'remote-forward'
+  | 'variant'
+  | 'dropbear'
+  | 'ipv6'
+  | 'concurrent'
+  | 'session'
+  | 'bridge'
+  | 'bridge-account'
+  | 'tls'
+  | 'tls-client'
+  | 'tls-client-implicit';
 
 export interface MatrixRecord {
   /** The row: the FTP server and, where it matters, the setup (`vsftpd over IPv6`). */
@@ -38,7 +50,7 @@ export const CLIENT_COLUMNS = ['curl', 'lftp', 'ftplib', 'tnftp', 'inetutils-ftp
 const MODES: readonly MatrixMode[] = ['pasv', 'epsv', 'port', 'eprt'];
 const PATHS: readonly MatrixPath[] = ['passive', 'converted', 'remote-forward', 'direct'];
 const PATH_LETTER: Record<MatrixPath, string> = { passive: '', converted: 'c', 'remote-forward': 'f', direct: '' };
-const TRANSFER_CHECKS: readonly MatrixCheck[] = ['transfers', 'remote-forward', 'variant', 'dropbear', 'ipv6', 'bridge', 'bridge-account'];
+const TRANSFER_CHECKS: readonly MatrixCheck[] = ['transfers', 'remote-forward', 'variant', 'dropbear', 'ipv6', 'bridge', 'bridge-account', 'tls', 'tls-client', 'tls-client-implicit'];
 
 /** What each kind of row ran, for the legend. */
 export const CHECKS: Record<MatrixCheck, string> = {
@@ -57,6 +69,12 @@ export const CHECKS: Record<MatrixCheck, string> = {
     'SIZE/MDTM, SITE CHMOD, TYPE A transfers of a CRLF and an LF file, and names with spaces and UTF-8, each as far as the client can do it',
   'bridge-account':
     'the SFTP bridge on other accounts: download and upload 5 MiB (SHA-256) and a listing, with curl and lftp',
+  tls:
+    'FTPS to the server (`--ftp-tls`, test/e2e/ftps.test.ts): the server requires TLS for the login and every data connection (vsftpd and proftpd also that data connections resume ' +
+    'the control session), with a certificate for its host name checked against `--ftp-tls-ca`; the client speaks plain FTP to ftpfwd: download and upload 2 MiB (SHA-256), list',
+  'tls-client':
+    'TLS from the client to ftpfwd as well (`--tls-cert`, listener on a LAN address): curl `--ssl-reqd`, lftp `ftp:ssl-force`, Python `FTP_TLS` with `prot_p()`: download and upload 2 MiB, list',
+  'tls-client-implicit': 'implicit TLS from the client to ftpfwd (`--tls-implicit`): curl `ftps://`, download and upload 2 MiB, list',
 };
 
 /** Column headers of the per-server load table. */
@@ -80,6 +98,7 @@ export const CANNOT_WORK: readonly string[] = [
   'Every client × PASV/PORT over IPv6: curl, lftp, ftplib, tnftp, inetutils-ftp and wget send EPSV/EPRT over IPv6, as RFC 2428 requires.',
   'scripted (wu-ftpd) × EPSV/EPRT: WU-FTPD 2.6 predates RFC 2428. EPSV is refused; EPRT is converted to EPSV upstream, which it also refuses, so curl falls back to PORT.',
   'SFTP bridge × lftp append: lftp has no command that sends APPE. × resumed upload: tnftp, inetutils-ftp and basic-ftp have no command for it; ncftpput -z (3.2.6) sends `REST n` and then the whole file from its start, so the result is n bytes too long with any server.',
+  'curl × PORT/EPRT with TLS from curl itself (`--ssl-reqd --ftp-port`): curl 7.88 accepts the data connection and then waits until its timeout, against vsftpd directly as well; active mode with TLS to ftpfwd works with lftp and Python\'s FTP_TLS, and curl in plain FTP to ftpfwd uses active mode with FTPS to the server.',
   'Dropbear × remote forward on a given address without `-a`: Dropbear binds every remote forward to loopback (OpenSSH: `GatewayPorts no`); ftpfwd\'s start-up probe notices, says so and converts PORT/EPRT to passive upstream instead. With `-a` any client may bind forwards on any address (there is no `clientspecified` restriction), and Dropbear reads authorized_keys only from `~/.ssh/authorized_keys`.',
 ];
 
@@ -145,7 +164,7 @@ export function renderReadmeSection(records: readonly MatrixRecord[]): string {
   const failed = failures(records);
   const passed = records.length - failed.length;
   const rowsOf = (check: MatrixCheck): string => rowsInOrder(records.filter((record) => record.check === check)).join(', ');
-  const legendRows = (['transfers', 'remote-forward', 'variant', 'dropbear', 'ipv6', 'bridge', 'bridge-account', 'concurrent', 'session'] as const)
+  const legendRows = (['transfers', 'remote-forward', 'variant', 'dropbear', 'ipv6', 'bridge', 'bridge-account', 'tls', 'tls-client', 'tls-client-implicit', 'concurrent', 'session'] as const)
     .filter((check) => records.some((record) => record.check === check))
     .map((check) => `- ${LOAD_COLUMNS[check] ?? rowsOf(check)}: ${CHECKS[check]}.`);
   const lines = [

@@ -39,4 +39,5 @@ export const REQUIREMENTS: readonly Requirement[] = [
   { name: 'ca-certificates', purpose: 'the system CA store', via: 'install' },
   { name: 'proftpd-core', purpose: 'an FTP server for the compatibility matrix', via: 'unpack' },
   { name: 'pure-ftpd', purpose: 'an FTP server for the compatibility matrix', via: 'unpack' },
+  { name: 'proftpd-mod-crypto', purpose: "proftpd's mod_tls, for the FTPS tests", via: 'unpack' },
 ];

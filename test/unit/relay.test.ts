@@ -4,7 +4,7 @@ import { createServer, connect, type Socket } from 'node:net';
 import { Duplex, PassThrough } from 'node:stream';
 import { afterEach, describe, it } from 'node:test';
 import type { ClientChannel } from 'ssh2';
-import { relay } from '../../src/session/relay.js';
+import { plainEnds, relay } from '../../src/session/relay.js';
 
 /** A loopback socket pair: what the relay sees as its local side, and the far end a test drives. */
 async function socketPair(): Promise<{ near: Socket; far: Socket; close(): void }> {
@@ -101,7 +101,7 @@ describe('relay', () => {
     });
     const { channel, sent, toLocal } = fakeChannel();
     const channelClosed = once(channel, 'close');
-    const running = relay(pair.near, channel, LINGER_MS);
+    const running = relay(plainEnds(pair.near, channel), LINGER_MS);
 
     const upload: Buffer[] = [];
     sent.on('data', (chunk: Buffer) => upload.push(chunk));
@@ -131,7 +131,7 @@ describe('relay', () => {
     });
     const { channel, toLocal } = fakeChannel();
     const channelClosed = once(channel, 'close');
-    const running = relay(pair.near, channel, LINGER_MS);
+    const running = relay(plainEnds(pair.near, channel), LINGER_MS);
     toLocal.write('last bytes');
     await new Promise((resolve) => setImmediate(resolve));
     (channel as unknown as Duplex).destroy();

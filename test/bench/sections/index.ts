@@ -6,6 +6,7 @@
 import type { Section } from '../context.js';
 import { concurrentSessions } from './concurrent.js';
 import { delayLine } from './delay.js';
+import { ftps } from './ftps.js';
 import { largeFile } from './large.js';
 import { lftpMirror } from './mirror.js';
 import { manySessions } from './manySessions.js';
@@ -14,4 +15,4 @@ import { slowReader } from './slowReader.js';
 import { sftpBridge } from './sftpBridge.js';
 import { smallFiles } from './smallFiles.js';
 
-export const SECTIONS: readonly Section[] = [largeFile, smallFiles, concurrentSessions, manySessions, lftpMirror, delayLine, slowReader, memory, sftpBridge];
+export const SECTIONS: readonly Section[] = [largeFile, smallFiles, concurrentSessions, manySessions, lftpMirror, delayLine, slowReader, ftps, memory, sftpBridge];
