@@ -3,6 +3,7 @@ import { chmod, chown, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
 import { run, type ProcessHandle } from './processes.js';
+import { removeDir } from './tmp.js';
 import { waitForTcp } from './tcp.js';
 import { withTimeout } from './time.js';
 
@@ -34,7 +35,7 @@ export interface FtpServerTls {
   version?: 'TLSv1.2' | 'TLSv1.3';
 }
 
-/** What every FTP server helper returns (the same shape as VsftpdInstance). */
+/** What every FTP server helper returns. */
 export interface FtpServerInstance {
   host: string;
   port: number;
@@ -42,6 +43,8 @@ export interface FtpServerInstance {
   /** `<root>/incoming`, where anonymous uploads are allowed (FTP path `/incoming`). */
   uploadDir: string;
   netns: string | undefined;
+  /** The server process's PID (the listening daemon; some fork one child per session); undefined when it runs in this process. */
+  pid: number | undefined;
   stop(): Promise<void>;
   /** Process output, then the server's own log files. */
   log(): string;
@@ -132,6 +135,45 @@ export async function waitUntilListening(
     () => undefined,
   );
   await withTimeout(Promise.race([waitForTcp(host, port, timeoutMs, netns), exitedEarly]), timeoutMs, `${name} did not start`);
+}
+
+/** Where a launched server lives, for its log and its clean-up. */
+export interface ServerLaunch {
+  /** For messages: `vsftpd`, `proftpd`, ... */
+  name: string;
+  /** A directory of the server's own (configuration, logs), removed when it stops or fails to start. */
+  dir?: string;
+  /** The server's own log files, appended to its output in log(). */
+  logFiles?: readonly string[];
+}
+
+/** What a server's start returns: the instance, less what launchFtpServer adds. */
+export type StartedServer<Extra> = Omit<FtpServerInstance, 'pid' | 'stop' | 'log'> & Extra;
+
+/**
+ * The start, stop and log of every FTP server helper: `start` sets the
+ * server up and starts its process, handing it to `adopt` as soon as it
+ * exists, and waits until it serves. Should anything fail, the process is
+ * stopped, the server's directory removed, and the error carries the log.
+ */
+export async function launchFtpServer<Extra extends object>(
+  launch: ServerLaunch,
+  start: (adopt: (proc: ProcessHandle) => ProcessHandle) => Promise<StartedServer<Extra>>,
+): Promise<FtpServerInstance & Extra> {
+  let proc: ProcessHandle | undefined;
+  const log = (): string => `${proc?.stdout() ?? ''}${proc?.stderr() ?? ''}${(launch.logFiles ?? []).map(readIfPresent).join('')}`;
+  const stop = async (): Promise<void> => {
+    await proc?.stop();
+    if (launch.dir !== undefined) await removeDir(launch.dir);
+  };
+  try {
+    const started = await start((adopted) => (proc = adopted));
+    return { ...started, pid: proc?.pid, log, stop };
+  } catch (err) {
+    const text = log();
+    await stop();
+    throw startupError(err, launch.name, text);
+  }
 }
 
 /** Wraps a start-up failure with the server's log, so the cause is visible. */

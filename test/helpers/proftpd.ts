@@ -9,16 +9,15 @@ import {
   groupExists,
   lookupAccount,
   prepareAnonymousTree,
-  readIfPresent,
-  startupError,
+  launchFtpServer,
   waitUntilListening,
   withBindMount,
   type FtpServerInstance,
   type FtpServerOptions,
   type FtpServerTls,
 } from './ftpServer.js';
-import { startProcess, type ProcessHandle } from './processes.js';
-import { makeTempDir, removeDir } from './tmp.js';
+import { startProcess } from './processes.js';
+import { makeTempDir } from './tmp.js';
 
 const PACKAGE = 'proftpd-core';
 /** mod_tls lives in a package of its own, unpacked beside proftpd-core. */
@@ -144,10 +143,8 @@ export async function startProftpd(opts: ProftpdOptions): Promise<ProftpdInstanc
   const port = await choosePort(opts, host);
   const root = opts.root;
   const dir = await makeTempDir('ftpfwd-proftpd-');
-  const logs = ['system.log', 'commands.log', 'xfer.log', 'tls.log'].map((name) => join(dir, name));
-  let proc: ProcessHandle | undefined;
-  const log = (): string => `${proc?.stdout() ?? ''}${proc?.stderr() ?? ''}${logs.map(readIfPresent).join('')}`;
-  try {
+  const logFiles = ['system.log', 'commands.log', 'xfer.log', 'tls.log'].map((name) => join(dir, name));
+  return launchFtpServer({ name: 'proftpd', dir, logFiles }, async (adopt) => {
     await chmod(dir, 0o755);
     const ftp = await lookupAccount(ANONYMOUS_USER);
     const uploadDir = await prepareAnonymousTree(root, ftp);
@@ -172,25 +169,8 @@ export async function startProftpd(opts: ProftpdOptions): Promise<ProftpdInstanc
       }),
     );
     const [cmd, argv] = withBindMount(root, anonRoot, [binary.path, '-n', '-c', configFile]);
-    proc = await startProcess(cmd, argv, { netns: opts.netns, env: binary.env });
+    const proc = adopt(await startProcess(cmd, argv, { netns: opts.netns, env: binary.env }));
     await waitUntilListening(proc, 'proftpd', host, port, opts.netns, START_TIMEOUT_MS);
-    const started = proc;
-    return {
-      host,
-      port,
-      root,
-      uploadDir,
-      netns: opts.netns,
-      log,
-      stop: async () => {
-        await started.stop();
-        await removeDir(dir);
-      },
-    };
-  } catch (err) {
-    const text = log();
-    await proc?.stop();
-    await removeDir(dir);
-    throw startupError(err, 'proftpd', text);
-  }
+    return { host, port, root, uploadDir, netns: opts.netns };
+  });
 }

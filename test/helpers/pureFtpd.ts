@@ -8,15 +8,14 @@ import {
   choosePort,
   lookupAccount,
   prepareAnonymousTree,
-  readIfPresent,
-  startupError,
+  launchFtpServer,
   waitUntilListening,
   withBindMount,
   type FtpServerInstance,
   type FtpServerOptions,
 } from './ftpServer.js';
-import { startProcess, type ProcessHandle } from './processes.js';
-import { makeTempDir, removeDir } from './tmp.js';
+import { startProcess } from './processes.js';
+import { makeTempDir } from './tmp.js';
 
 const PACKAGE = 'pure-ftpd';
 const BINARY = '/usr/sbin/pure-ftpd';
@@ -44,9 +43,7 @@ export async function startPureFtpd(opts: PureFtpdOptions): Promise<PureFtpdInst
   const root = opts.root;
   const dir = await makeTempDir('ftpfwd-pureftpd-');
   const transferLog = join(dir, 'transfer.log');
-  let proc: ProcessHandle | undefined;
-  const log = (): string => `${proc?.stdout() ?? ''}${proc?.stderr() ?? ''}${readIfPresent(transferLog)}`;
-  try {
+  return launchFtpServer({ name: 'pure-ftpd', dir, logFiles: [transferLog] }, async (adopt) => {
     await chmod(dir, 0o755);
     const ftp = await lookupAccount(ANONYMOUS_USER);
     if (ftp.home === '' || !existsSync(ftp.home)) {
@@ -75,25 +72,8 @@ export async function startPureFtpd(opts: PureFtpdOptions): Promise<PureFtpdInst
     // pure-ftpd serves anonymous users from the ftp account's home directory
     // and has no option to change it: mount `root` over it, privately.
     const [cmd, argv] = withBindMount(root, ftp.home, [binary.path, ...args]);
-    proc = await startProcess(cmd, argv, { netns: opts.netns, env: binary.env });
+    const proc = adopt(await startProcess(cmd, argv, { netns: opts.netns, env: binary.env }));
     await waitUntilListening(proc, 'pure-ftpd', host, port, opts.netns, START_TIMEOUT_MS);
-    const started = proc;
-    return {
-      host,
-      port,
-      root,
-      uploadDir,
-      netns: opts.netns,
-      log,
-      stop: async () => {
-        await started.stop();
-        await removeDir(dir);
-      },
-    };
-  } catch (err) {
-    const text = log();
-    await proc?.stop();
-    await removeDir(dir);
-    throw startupError(err, 'pure-ftpd', text);
-  }
+    return { host, port, root, uploadDir, netns: opts.netns };
+  });
 }

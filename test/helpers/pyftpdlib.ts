@@ -4,12 +4,12 @@ import { fileURLToPath } from 'node:url';
 import {
   ANONYMOUS_USER,
   lookupAccount,
+  launchFtpServer,
   prepareAnonymousTree,
-  startupError,
   type FtpServerInstance,
   type FtpServerOptions,
 } from './ftpServer.js';
-import { startProcess, type ProcessHandle } from './processes.js';
+import { startProcess } from './processes.js';
 
 const SCRIPT = fileURLToPath(new URL('./pyftpdlib_server.py', import.meta.url));
 /** python3-pyftpdlib installs into Debian's own Python, which another python3 on PATH may shadow. */
@@ -30,31 +30,14 @@ export async function startPyftpdlib(opts: PyftpdlibOptions): Promise<PyftpdlibI
   // Port 0 lets the server pick; it prints the port it bound.
   const requestedPort = opts.port ?? (opts.netns === undefined ? 0 : 21);
   const root = opts.root;
-  let proc: ProcessHandle | undefined;
-  const log = (): string => `${proc?.stdout() ?? ''}${proc?.stderr() ?? ''}`;
-  try {
+  return launchFtpServer({ name: 'pyftpdlib' }, async (adopt) => {
     const owner = userInfo().uid === 0 ? await lookupAccount(ANONYMOUS_USER) : undefined;
     const uploadDir = await prepareAnonymousTree(root, owner);
     const args = ['-u', SCRIPT, host, String(requestedPort), root];
     if (opts.pasvMinPort !== undefined && opts.pasvMaxPort !== undefined) args.push(String(opts.pasvMinPort), String(opts.pasvMaxPort));
-    proc = await startProcess(PYTHON, args, { netns: opts.netns });
+    const proc = adopt(await startProcess(PYTHON, args, { netns: opts.netns }));
     await proc.waitForOutput(LISTENING, START_TIMEOUT_MS);
     const port = Number(LISTENING.exec(proc.stdout())?.[2]);
-    const started = proc;
-    return {
-      host,
-      port,
-      root,
-      uploadDir,
-      netns: opts.netns,
-      log,
-      stop: async () => {
-        await started.stop();
-      },
-    };
-  } catch (err) {
-    const text = log();
-    await proc?.stop();
-    throw startupError(err, 'pyftpdlib', text);
-  }
+    return { host, port, root, uploadDir, netns: opts.netns };
+  });
 }

@@ -5,8 +5,8 @@ import { join, posix } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { prepareAnonymousTree, startupError, type FtpServerInstance, type FtpServerOptions } from './ftpServer.js';
-import { startProcess, type ProcessHandle } from './processes.js';
+import { launchFtpServer, prepareAnonymousTree, type FtpServerInstance, type FtpServerOptions } from './ftpServer.js';
+import { startProcess } from './processes.js';
 
 /**
  * A small FTP server with real sockets whose reply wording is data, so the
@@ -711,29 +711,12 @@ export async function startScriptedFtpServer(opts: ScriptedFtpServerOptions): Pr
   };
   if (opts.netns === undefined) {
     const server = await ScriptedFtpServer.listen(config);
-    return { host, port: server.port, root, uploadDir, netns: undefined, variant, log: () => server.log(), stop: () => server.close() };
+    return { host, port: server.port, root, uploadDir, netns: undefined, pid: undefined, variant, log: () => server.log(), stop: () => server.close() };
   }
-  let proc: ProcessHandle | undefined;
-  try {
-    proc = await startProcess(process.execPath, ['--import', 'tsx', RUNNER, JSON.stringify(config)], { netns: opts.netns, cwd: REPO_ROOT });
+  return launchFtpServer({ name: 'scripted FTP server' }, async (adopt) => {
+    const proc = adopt(await startProcess(process.execPath, ['--import', 'tsx', RUNNER, JSON.stringify(config)], { netns: opts.netns, cwd: REPO_ROOT }));
     await proc.waitForOutput(LISTENING, START_TIMEOUT_MS);
     const port = Number(LISTENING.exec(proc.stdout())?.[2]);
-    const started = proc;
-    return {
-      host,
-      port,
-      root,
-      uploadDir,
-      netns: opts.netns,
-      variant,
-      log: () => started.stderr(),
-      stop: async () => {
-        await started.stop();
-      },
-    };
-  } catch (err) {
-    const text = `${proc?.stdout() ?? ''}${proc?.stderr() ?? ''}`;
-    await proc?.stop();
-    throw startupError(err, 'scripted FTP server', text);
-  }
+    return { host, port, root, uploadDir, netns: opts.netns, variant };
+  });
 }

@@ -1,30 +1,30 @@
-import { readFileSync } from 'node:fs';
-import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { isIPv6 } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import type { FtpServerTls } from './ftpServer.js';
-import { freePort } from './ports.js';
-import { run, startProcess, type ProcessHandle } from './processes.js';
-import { waitForTcp } from './tcp.js';
-import { withTimeout } from './time.js';
-import { makeTempDir, removeDir } from './tmp.js';
+import {
+  ANONYMOUS_USER,
+  choosePort,
+  launchFtpServer,
+  lookupAccount,
+  prepareAnonymousTree,
+  waitUntilListening,
+  type FtpServerInstance,
+  type FtpServerOptions,
+  type FtpServerTls,
+} from './ftpServer.js';
+import { startProcess } from './processes.js';
+import { makeTempDir } from './tmp.js';
 
 const VSFTPD = '/usr/sbin/vsftpd';
 const SECURE_CHROOT_DIR = '/var/run/vsftpd/empty';
-const ANONYMOUS_USER = 'ftp';
 const START_TIMEOUT_MS = 15_000;
 
-export interface VsftpdOptions {
-  /** Served as the anonymous root; made root-owned and 0755, as vsftpd insists. */
-  root: string;
-  /** Default 127.0.0.1. An IPv6 address makes vsftpd listen there only (`listen_ipv6`). */
-  listenAddress?: string;
-  /** Default: a free port on loopback, or 21 inside a network namespace. */
-  port?: number;
-  netns?: string;
-  pasvMinPort?: number;
-  pasvMaxPort?: number;
+/**
+ * The root is made root-owned and 0755, as vsftpd insists; an IPv6
+ * `listenAddress` makes vsftpd listen there only (`listen_ipv6`).
+ */
+export interface VsftpdOptions extends FtpServerOptions {
   /**
    * For many sessions at once: this many in all and from one address
    * (`max_clients`, `max_per_ip`; every session through an SSH tunnel comes
@@ -34,8 +34,6 @@ export interface VsftpdOptions {
    * vsftpd's own limits and isolation.
    */
   maxSessions?: number;
-  /** FTPS (see VsftpdTls). */
-  tls?: VsftpdTls;
 }
 
 /**
@@ -66,30 +64,8 @@ function tlsConfig(tls: VsftpdTls | undefined): Record<string, string | number |
   };
 }
 
-export interface VsftpdInstance {
-  host: string;
-  port: number;
-  root: string;
-  /** `<root>/incoming`, where anonymous uploads are allowed (FTP path `/incoming`). */
-  uploadDir: string;
-  netns: string | undefined;
-  /** The listening daemon's PID; it forks one child per session. */
-  pid: number;
-  stop(): Promise<void>;
-  /** Process output, then vsftpd's protocol log. */
-  log(): string;
-}
-
-async function lookupUid(user: string): Promise<{ uid: number; gid: number }> {
-  const result = await run('getent', ['passwd', user], { timeoutMs: 5_000 });
-  const fields = result.stdout.trim().split(':');
-  const uid = Number(fields[2]);
-  const gid = Number(fields[3]);
-  if (result.code !== 0 || !Number.isInteger(uid) || !Number.isInteger(gid)) {
-    throw new Error(`no local user ${user} for anonymous FTP: ${result.stderr}`);
-  }
-  return { uid, gid };
-}
+/** The `pid` is the listening daemon's; it forks one child per session. */
+export type VsftpdInstance = FtpServerInstance & { pid: number };
 
 /** vsftpd rejects spaces around `=`, so every value is written bare, one option per line. */
 function vsftpdConfig(entries: Record<string, string | number | boolean>): string {
@@ -102,34 +78,17 @@ function vsftpdConfig(entries: Record<string, string | number | boolean>): strin
     .join('');
 }
 
-function readIfPresent(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
 /** Starts an anonymous-only vsftpd in the foreground; uploads go to `/incoming`. */
 export async function startVsftpd(opts: VsftpdOptions): Promise<VsftpdInstance> {
   if (userInfo().uid !== 0) throw new Error('vsftpd needs root for its anonymous chroot');
   const host = opts.listenAddress ?? '127.0.0.1';
-  const port = opts.port ?? (opts.netns === undefined ? await freePort(host) : 21);
+  const port = await choosePort(opts, host);
   const root = opts.root;
-  const uploadDir = join(root, 'incoming');
   const dir = await makeTempDir('ftpfwd-vsftpd-');
   const logFile = join(dir, 'vsftpd.log');
-  let proc: ProcessHandle | undefined;
-  try {
-    await mkdir(root, { recursive: true });
-    await chown(root, 0, 0);
-    await chmod(root, 0o755);
-    const ftpUser = await lookupUid(ANONYMOUS_USER);
-    await mkdir(uploadDir, { recursive: true });
-    await chown(uploadDir, ftpUser.uid, ftpUser.gid);
-    await chmod(uploadDir, 0o777);
+  const instance = await launchFtpServer({ name: 'vsftpd', dir, logFiles: [logFile] }, async (adopt) => {
+    const uploadDir = await prepareAnonymousTree(root, await lookupAccount(ANONYMOUS_USER));
     await mkdir(SECURE_CHROOT_DIR, { recursive: true, mode: 0o755 });
-
     const configFile = join(dir, 'vsftpd.conf');
     await writeFile(
       configFile,
@@ -166,40 +125,9 @@ export async function startVsftpd(opts: VsftpdOptions): Promise<VsftpdInstance> 
         ...tlsConfig(opts.tls),
       }),
     );
-
-    const started = await startProcess(VSFTPD, [configFile], { netns: opts.netns });
-    proc = started;
-    const exitedEarly = started.waitExit(START_TIMEOUT_MS).then(
-      (status) => {
-        throw new Error(`vsftpd exited during start-up (code ${String(status.code)}, signal ${String(status.signal)})`);
-      },
-      () => undefined,
-    );
-    await withTimeout(
-      Promise.race([waitForTcp(host, port, START_TIMEOUT_MS, opts.netns), exitedEarly]),
-      START_TIMEOUT_MS,
-      'vsftpd did not start',
-    );
-
-    const log = (): string => `${started.stdout()}${started.stderr()}${readIfPresent(logFile)}`;
-    return {
-      host,
-      port,
-      root,
-      uploadDir,
-      netns: opts.netns,
-      pid: started.pid,
-      log,
-      stop: async () => {
-        await started.stop();
-        await removeDir(dir);
-      },
-    };
-  } catch (err) {
-    const log = `${proc?.stdout() ?? ''}${proc?.stderr() ?? ''}${readIfPresent(logFile)}`;
-    await proc?.stop();
-    await removeDir(dir);
-    if (log === '') throw err;
-    throw new Error(`${err instanceof Error ? err.message : String(err)}\n--- vsftpd log ---\n${log}`, { cause: err });
-  }
+    const proc = adopt(await startProcess(VSFTPD, [configFile], { netns: opts.netns }));
+    await waitUntilListening(proc, 'vsftpd', host, port, opts.netns, START_TIMEOUT_MS);
+    return { host, port, root, uploadDir, netns: opts.netns };
+  });
+  return { ...instance, pid: instance.pid! };
 }
