@@ -21,14 +21,18 @@ export interface PipelineTuning {
 }
 
 /**
- * 8 × 256 KiB: as much in flight as one SSH channel window (2 MiB)
- * carries, in requests as large as OpenSSH takes (fewer requests cost less
- * CPU per byte); capped per server by the limits it announces.
+ * 16 × 256 KiB, 4 MiB in flight: twice what one round trip of a 2 MiB SSH
+ * window carries, so that on a long link the next requests are already
+ * queued when the window opens (at 50 ms RTT, downloads went from 36 to
+ * 68 MB/s against 8 requests, uploads from 28 to 36, sftp -b at 35 for
+ * both), in requests as large as OpenSSH takes (fewer requests cost less
+ * CPU per byte); capped per server by the limits it announces. The
+ * memory a transfer can hold is this much, whatever the speeds.
  */
 /** The read past the size fstat gave, which normally just confirms the end of the file. */
 const END_PROBE_SIZE = 16 * 1024;
 
-export const DEFAULT_TUNING: PipelineTuning = { requestSize: 256 * 1024, maxRequests: 8, stallMs: 120_000 };
+export const DEFAULT_TUNING: PipelineTuning = { requestSize: 256 * 1024, maxRequests: 16, stallMs: 120_000 };
 
 /** Why a pipelined transfer stopped early. */
 export type PipelineFailure =
