@@ -87,12 +87,9 @@ describe('relay', () => {
     for (const cleanup of cleanups.splice(0)) cleanup();
   });
 
-  // A linger timer left armed after the relay is done holds the session's
-  // sockets, channel and state in memory until it fires: 30 s of every
-  // session, the whole heap of a busy forwarder.
-  it('leaves no linger timer armed once both directions are done and the channel has closed', async () => {
-    const LINGER_MS = 12_345;
-    const tracker = trackTimers(LINGER_MS);
+  /** A relay between a loopback socket pair and a fake channel, with the timers armed for `lingerMs` tracked. */
+  async function startRelay(lingerMs: number) {
+    const tracker = trackTimers(lingerMs);
     cleanups.push(tracker.restore);
     const pair = await socketPair();
     cleanups.push(() => {
@@ -101,13 +98,20 @@ describe('relay', () => {
     });
     const { channel, sent, toLocal } = fakeChannel();
     const channelClosed = once(channel, 'close');
-    const running = relay(plainEnds(pair.near, channel), LINGER_MS);
+    const running = relay(plainEnds(pair.near, channel), lingerMs);
+    return { tracker, far: pair.far, channel, sent, toLocal, channelClosed, running };
+  }
 
+  // A linger timer left armed after the relay is done holds the session's
+  // sockets, channel and state in memory until it fires: 30 s of every
+  // session, the whole heap of a busy forwarder.
+  it('leaves no linger timer armed once both directions are done and the channel has closed', async () => {
+    const { tracker, far, sent, toLocal, channelClosed, running } = await startRelay(12_345);
     const upload: Buffer[] = [];
     sent.on('data', (chunk: Buffer) => upload.push(chunk));
     const download: Buffer[] = [];
-    pair.far.on('data', (chunk: Buffer) => download.push(chunk));
-    pair.far.end('up');
+    far.on('data', (chunk: Buffer) => download.push(chunk));
+    far.end('up');
     toLocal.end('down');
 
     const result = await running.done;
@@ -121,24 +125,14 @@ describe('relay', () => {
   });
 
   it('still waits for the local side to drain when the channel closes first', async () => {
-    const LINGER_MS = 12_346;
-    const tracker = trackTimers(LINGER_MS);
-    cleanups.push(tracker.restore);
-    const pair = await socketPair();
-    cleanups.push(() => {
-      pair.far.destroy();
-      pair.close();
-    });
-    const { channel, toLocal } = fakeChannel();
-    const channelClosed = once(channel, 'close');
-    const running = relay(plainEnds(pair.near, channel), LINGER_MS);
+    const { tracker, far, channel, toLocal, channelClosed, running } = await startRelay(12_346);
     toLocal.write('last bytes');
     await new Promise((resolve) => setImmediate(resolve));
     (channel as unknown as Duplex).destroy();
     await channelClosed;
     assert.equal(tracker.timers.length, 1, 'a linger timer is armed while the local side may still drain');
-    pair.far.end();
-    pair.far.resume();
+    far.end();
+    far.resume();
     const result = await running.done;
     assert.ok(result.bytesToLocal >= 'last bytes'.length);
     assert.equal(tracker.timers.filter((timer) => !timer.cleared && !timer.fired).length, 0);
