@@ -14,9 +14,17 @@ export interface WindowTuning {
   initialBytes: number;
   /** The most one channel may be given. */
   maxBytes: number;
+  /**
+   * A window that already lets a channel move this much per second (bytes)
+   * is never grown: faster than one SSH channel is encrypted and decrypted
+   * on one core, so the window cannot be what holds it back, and more of it
+   * would only be memory. On loopback and a LAN (a round trip of a
+   * millisecond or two) a 2 MiB window is past it already.
+   */
+  enoughBytesPerSecond: number;
 }
 
-export const DEFAULT_WINDOW_TUNING: WindowTuning = { initialBytes: 2 * 1024 * 1024, maxBytes: 32 * 1024 * 1024 };
+export const DEFAULT_WINDOW_TUNING: WindowTuning = { initialBytes: 2 * 1024 * 1024, maxBytes: 32 * 1024 * 1024, enoughBytesPerSecond: 1_000_000_000 };
 
 /** A measurement shorter than this says little (timer and scheduling noise). */
 const MIN_INTERVAL_MS = 5;
@@ -86,7 +94,8 @@ export class WindowTuner {
     const keptUp = delivery.backlogBytes < this.limit / 4;
     this.intervalStart = null;
     // Held back by the window: about a whole window went by per round trip.
-    if (!keptUp || perRoundTrip < this.limit / 2 || this.limit >= this.tuning.maxBytes) return null;
+    const windowRate = (this.limit * 1000) / delivery.roundTripMs;
+    if (!keptUp || perRoundTrip < this.limit / 2 || this.limit >= this.tuning.maxBytes || windowRate >= this.tuning.enoughBytesPerSecond) return null;
     const wanted = Math.min(this.tuning.maxBytes, this.limit * 2) - this.limit;
     const granted = this.budget.take(wanted);
     if (granted <= 0) return null;
