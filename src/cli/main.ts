@@ -70,6 +70,12 @@ export function parseRunSettings(options: CliOptions): RunSettings {
   };
 }
 
+/** Writes what the log file still holds; set once a log file is open. */
+const logFileFlush: { flush: (() => Promise<void>) | null } = { flush: null };
+
+/** How long the log file may take to be written out at exit. */
+const LOG_FLUSH_MS = 1_000;
+
 function createCliLogger(options: CliOptions): Logger {
   const level = logLevel(options);
   if (options.logFile) {
@@ -88,6 +94,7 @@ function createCliLogger(options: CliOptions): Logger {
       if (!reported) process.stderr.write(`ftpfwd: cannot write to the log file ${path}: ${errorCode(error) ?? error.message}\n`);
       reported = true;
     });
+    logFileFlush.flush = () => new Promise<void>((resolve) => destination.end(() => resolve()));
     return createLogger({ level, format: options.logFormat ?? 'json', destination });
   }
   // https://no-color.org: set and not empty.
@@ -348,7 +355,16 @@ export function main(argv: string[]): void {
   installProcessHandlers();
   run(argv).then(
     (code) => {
-      process.exitCode = code;
+      // Everything is closed by now, so nothing is lost by ending here; the
+      // process is not left to end by itself because Node's clean-up of
+      // handles at exit was seen to spin for good after a data socket was
+      // reset at shutdown (after `-- command` exited mid-transfer), and a
+      // script must never wait on that. stdout and stderr are written
+      // synchronously; a log file is written out first.
+      const exit = (): never => process.exit(code);
+      if (!logFileFlush.flush) exit();
+      setTimeout(exit, LOG_FLUSH_MS);
+      void logFileFlush.flush!().then(exit, exit);
     },
     (error: unknown) => onInternalError(error),
   );
